@@ -1,0 +1,75 @@
+"""``/api/v1/vcs``: virtual clusters and their members (SPEC V1, V2; quotas come with V1)."""
+
+from sqlalchemy import select
+from tornado import web
+
+from .. import accounts, orm
+from ..permissions import ADMIN, requires
+from .base import APIHandler
+
+
+class VcListHandler(APIHandler):
+    async def get(self):
+        """Admins see every VC, others the VCs they belong to."""
+        if ADMIN in self.platform_permissions:
+            vcs = self.db.scalars(select(orm.Vc).order_by(orm.Vc.name)).all()
+        elif self.platform_user is not None:
+            vcs = self.platform_user.vcs
+        else:
+            vcs = []
+        self.write_json([accounts.vc_model(vc) for vc in vcs])
+
+
+class VcMixin:
+    def find_vc(self, name: str) -> orm.Vc:
+        vc = accounts.get_vc(self.db, name)
+        if ADMIN not in self.platform_permissions and (
+            self.platform_user is None or vc not in self.platform_user.vcs
+        ):
+            # do not reveal which VCs exist to non-members
+            raise web.HTTPError(404, self.t("No such virtual cluster: {name}", name=name))
+        return vc
+
+
+class VcHandler(VcMixin, APIHandler):
+    async def get(self, name):
+        self.write_json(accounts.vc_model(self.find_vc(name)))
+
+
+class VcMembersHandler(VcMixin, APIHandler):
+    async def get(self, name):
+        vc = self.find_vc(name)
+        self.write_json(
+            [
+                {"user": m.user.name, "nickname": m.user.nickname, "added": accounts.iso(m.added)}
+                for m in sorted(vc.members, key=lambda m: m.user.name)
+            ]
+        )
+
+    @requires(ADMIN)
+    async def post(self, name):
+        vc = self.find_vc(name)
+        username = self.get_json_body().get("user")
+        if not isinstance(username, str) or not username:
+            raise web.HTTPError(400, self.t("'user' (a username) is required"))
+        member = accounts.add_member(self.db, vc, username)
+        self.db.commit()
+        self.write_json({"user": member.user.name, "vc": vc.name}, status=201)
+
+
+class VcMemberHandler(VcMixin, APIHandler):
+    @requires(ADMIN)
+    async def delete(self, name, user):
+        vc = self.find_vc(name)
+        accounts.remove_member(self.db, vc, user)
+        self.db.commit()
+        self.set_status(204)
+        self.finish()
+
+
+default_handlers = [
+    (r"/api/v1/vcs", VcListHandler),
+    (r"/api/v1/vcs/(?P<name>[^/]+)", VcHandler),
+    (r"/api/v1/vcs/(?P<name>[^/]+)/members", VcMembersHandler),
+    (r"/api/v1/vcs/(?P<name>[^/]+)/members/(?P<user>[^/]+)", VcMemberHandler),
+]

@@ -1,0 +1,179 @@
+"""The platform service application: a JupyterHub managed service at ``/services/ytung/``.
+
+Started by the hub (see ``hub_config/jupyterhub_config.py``) as ``python -m ytung_service``,
+with the hub's service environment (``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_API_TOKEN``, …).
+Configure with ``ytung_service_config.py`` in the working directory or ``--YtungService.x=y``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from urllib.parse import urlparse
+
+from jinja2 import Environment, FileSystemLoader
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from jupyterhub.utils import url_path_join
+from sqlalchemy.orm import Session, sessionmaker
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.log import enable_pretty_logging
+from traitlets import Bool, Unicode, default
+from traitlets.config import Application
+
+from . import __version__, apihandlers, pages
+from .bootstrap import prepare_database
+from .config import data_dir, default_db_url
+from .db import make_engine
+
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+
+
+class YtungService(Application):
+    """The Ytung platform service."""
+
+    name = "ytung-service"
+    version = __version__
+    description = __doc__
+
+    config_file = Unicode(
+        "ytung_service_config.py",
+        help="""Config file to load (if it exists).
+
+        Example: ``python -m ytung_service --YtungService.config_file=/etc/ytung/config.py``
+        """,
+    ).tag(config=True)
+
+    db_url = Unicode(
+        help="""SQLAlchemy URL of the platform database (shared with the hub's authenticator).
+
+        Example: ``c.YtungService.db_url = "postgresql://ytung:secret@db/ytung"``
+        Default: ``$YTUNG_DB_URL`` or ``sqlite:///<data dir>/ytung.sqlite``.
+        """,
+    ).tag(config=True)
+
+    @default("db_url")
+    def _db_url_default(self):
+        return default_db_url()
+
+    data_dir = Unicode(
+        help="""The data root: homes, datasets, jobs, models.
+
+        Example: ``c.YtungService.data_dir = "/srv/ytung"``. Default: ``$YTUNG_DATA_DIR`` or ``./.ytung``.
+        """,
+    ).tag(config=True)
+
+    @default("data_dir")
+    def _data_dir_default(self):
+        return str(data_dir())
+
+    bind_url = Unicode(
+        help="""Where the service listens. Default: ``$JUPYTERHUB_SERVICE_URL`` (set by the hub).
+
+        Example: ``c.YtungService.bind_url = "http://0.0.0.0:10101"``
+        """,
+    ).tag(config=True)
+
+    @default("bind_url")
+    def _bind_url_default(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
+
+    prefix = Unicode(
+        help="""The URL prefix the proxy routes to the service. Default: ``$JUPYTERHUB_SERVICE_PREFIX``.
+
+        Example: ``c.YtungService.prefix = "/services/ytung/"``
+        """,
+    ).tag(config=True)
+
+    @default("prefix")
+    def _prefix_default(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ytung/")
+
+    hub_base_url = Unicode(
+        help="""The hub's public base URL path, for links back to the hub.
+
+        Example: ``c.YtungService.hub_base_url = "/"``. Default: ``$JUPYTERHUB_BASE_URL`` or ``/``.
+        """,
+    ).tag(config=True)
+
+    @default("hub_base_url")
+    def _hub_base_url_default(self):
+        return os.environ.get("JUPYTERHUB_BASE_URL", "/")
+
+    prepare_db = Bool(
+        True,
+        help="""Migrate the database and create the first-start state when the service starts.
+
+        Example: ``c.YtungService.prepare_db = False`` when migrations run as a separate job.
+        """,
+    ).tag(config=True)
+
+    aliases = {"log-level": "Application.log_level", "db-url": "YtungService.db_url"}
+
+    def initialize(self, argv=None):
+        super().initialize(argv)
+        if os.path.exists(self.config_file):
+            self.load_config_file(self.config_file)
+        enable_pretty_logging()
+        self.log = logging.getLogger("ytung")
+        self.log.setLevel(self.log_level)
+        if self.prepare_db:
+            generated = prepare_database(self.db_url)
+            if generated:
+                self.log.warning("created admin with password %s", generated)
+        self.engine = make_engine(self.db_url)
+        self.session = sessionmaker(bind=self.engine, class_=Session, expire_on_commit=False)
+        self.jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+        self.tornado_app = self.make_app()
+
+    def make_app(self) -> web.Application:
+        hub_auth = HubOAuth(cache_max_age=60)
+        handlers = [(r"oauth_callback", HubOAuthCallbackHandler)]
+        handlers += apihandlers.default_handlers + pages.default_handlers
+        routes = [
+            (url_path_join(self.prefix, path.lstrip("/")), handler) for path, handler in handlers
+        ]
+        return web.Application(
+            routes,
+            ytung=self,
+            hub_auth=hub_auth,
+            cookie_secret=os.urandom(32),
+            xsrf_cookies=True,
+            login_url=hub_auth.login_url,
+            log_function=self._log_request,
+        )
+
+    def _log_request(self, handler):
+        status = handler.get_status()
+        level = logging.INFO if status < 400 else logging.WARNING
+        if status >= 500:
+            level = logging.ERROR
+        self.log.log(
+            level,
+            "%d %s %s %.1fms",
+            status,
+            handler.request.method,
+            handler.request.uri,
+            1000 * handler.request.request_time(),
+        )
+
+    async def serve(self) -> None:
+        url = urlparse(self.bind_url)
+        server = HTTPServer(self.tornado_app, xheaders=True)
+        server.listen(url.port or 80, url.hostname or "127.0.0.1")
+        self.log.info("Ytung service %s listening on %s%s", __version__, self.bind_url, self.prefix)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        server.stop()
+        self.engine.dispose()
+
+    def start(self):
+        asyncio.run(self.serve())
+
+
+main = YtungService.launch_instance

@@ -1,0 +1,5 @@
+"""Browser pages of the service (hub OAuth): the landing page and the admin area."""
+
+from . import admin, home
+
+default_handlers = [*home.default_handlers, *admin.default_handlers]

@@ -1,0 +1,65 @@
+"""Platform permissions, the preset roles (SPEC A5) and the decorator that checks them.
+
+A role is a named set of permissions. The preset roles cannot be deleted:
+
+- ``System Admin``: everything, and hub admin too
+- ``User``: the platform (workloads, data, models) and annotation
+- ``Annotation person``: annotation only
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from tornado import web
+
+#: manage the platform: VCs, users, groups, roles, all tasks
+ADMIN = "platform:admin"
+#: use the platform: dev environments, training, datasets, models, inference
+USE = "platform:use"
+#: label data in annotation projects
+ANNOTATE = "annotation:use"
+
+ALL_PERMISSIONS = (ADMIN, USE, ANNOTATE)
+
+SYSTEM_ADMIN = "System Admin"
+USER = "User"
+ANNOTATION_PERSON = "Annotation person"
+
+PRESET_ROLES: dict[str, tuple[str, list[str]]] = {
+    SYSTEM_ADMIN: ("Full control of the platform", [ADMIN, USE, ANNOTATE]),
+    USER: ("Develop, train, evaluate and serve models", [USE, ANNOTATE]),
+    ANNOTATION_PERSON: ("Label data in annotation projects", [ANNOTATE]),
+}
+
+#: the preset administrator account (SPEC A2): cannot be deleted or have its role changed
+ADMIN_USERNAME = "admin"
+
+
+def requires(*permissions: str) -> Callable:
+    """Decorate a handler verb: 401 without a user, 403 without every one of ``permissions``.
+
+    The handler provides ``platform_user`` (set in ``prepare``) with a ``permissions`` set and
+    ``t`` (the request's translator) for the message.
+    """
+
+    def decorator(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            user = self.platform_user
+            if user is None:
+                raise web.HTTPError(401, self.t("Authentication required"))
+            missing = [p for p in permissions if p not in self.platform_permissions]
+            if missing:
+                raise web.HTTPError(
+                    403,
+                    self.t("You lack the permission {permission} for this action",
+                           permission=", ".join(missing)),
+                )
+            return method(self, *args, **kwargs)
+
+        wrapper.__ytung_permissions__ = permissions  # for the OpenAPI document
+        return wrapper
+
+    return decorator
