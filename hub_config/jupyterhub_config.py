@@ -18,6 +18,7 @@ YTUNG_PROXY_API_PORT       8001                configurable-http-proxy's API por
 YTUNG_SERVICE_PORT         10101               the platform service's internal port
 YTUNG_DB_URL               sqlite:///…         platform database (PostgreSQL in production)
 YTUNG_HUB_DB_URL           sqlite:///…         the hub's own database
+YTUNG_EXTRA_CONFIG         (none)              a further config file loaded last
 =========================  ==================  ==============================================
 """
 
@@ -81,7 +82,11 @@ c.JupyterHub.template_paths = [str(HERE / "templates")]
 c.JupyterHub.cleanup_servers = False  # workloads outlive a hub restart
 
 chp = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
-c.ConfigurableHTTPProxy.command = [str(chp) if chp.exists() else (shutil.which("configurable-http-proxy") or "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.command = [
+    str(chp)
+    if chp.exists()
+    else (shutil.which("configurable-http-proxy") or "configurable-http-proxy")
+]
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.auth_token = _secret_file("proxy_auth_token")
 c.ConfigurableHTTPProxy.pid_file = str(DATA / "proxy.pid")
@@ -148,7 +153,7 @@ if runtime == "kubernetes":
 else:
     c.JupyterHub.spawner_class = "ytung_spawner.local.YtungLocalSpawner"
 
-# local overrides (not committed): hub_config/jupyterhub_config.local.py
-local = HERE / "jupyterhub_config.local.py"
-if local.exists():
-    load_subconfig(str(local))  # noqa: F821
+# more configuration: $YTUNG_EXTRA_CONFIG (a file), then hub_config/jupyterhub_config.local.py
+for extra in (os.environ.get("YTUNG_EXTRA_CONFIG"), HERE / "jupyterhub_config.local.py"):
+    if extra and Path(extra).exists():
+        load_subconfig(str(extra))  # noqa: F821

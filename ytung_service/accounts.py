@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from . import orm
 from .errors import DomainError
+from .i18n import N_
 from .passwords import hash_password, password_problem, verify_password
 from .permissions import ADMIN, ADMIN_USERNAME, PRESET_ROLES, SYSTEM_ADMIN, USER
-
 
 
 def ensure_user(session: Session, name: str, admin: bool = False) -> orm.User:
@@ -78,7 +78,7 @@ def access_model(user: orm.User) -> dict[str, Any]:
         "vcs": vcs,
         "reason": None
         if vcs
-        else "You have no access yet: ask an administrator to add you to a virtual cluster",
+        else N_("You have no access yet: ask an administrator to add you to a virtual cluster"),
     }
 
 
@@ -153,7 +153,9 @@ def create_account(session: Session, name: str, nickname: str, password: str) ->
 
     from .passwords import nickname_problem, username_problem
 
-    problem = username_problem(name) or nickname_problem(nickname) or password_problem(password, name)
+    problem = (
+        username_problem(name) or nickname_problem(nickname) or password_problem(password, name)
+    )
     if problem:
         raise DomainError(400, problem)
     if orm.User.find(session, name) is not None:

@@ -129,7 +129,8 @@ class YtungService(Application):
         self.tornado_app = self.make_app()
 
     def make_app(self) -> web.Application:
-        hub_auth = HubOAuth(cache_max_age=60)
+        # the singleton: HubOAuthCallbackHandler finds the same instance (PKCE state lives in it)
+        hub_auth = HubOAuth.instance(cache_max_age=60)
         handlers = [(r"oauth_callback", HubOAuthCallbackHandler)]
         handlers += apihandlers.default_handlers + pages.default_handlers
         routes = [

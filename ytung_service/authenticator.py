@@ -88,6 +88,10 @@ class _TranslatedMixin:
     def t(self, message: str, **params) -> str:
         return translator(request_language(self))(message, **params)
 
+    def get_content_type(self):
+        # the hub answers plain "text/html"; say the charset so that non-browsers decode 中文
+        return "text/html; charset=UTF-8"
+
 
 class YtungLoginHandler(_TranslatedMixin, LoginHandler):
     """The hub's login page, plus the sign-up link and the "account created" notice."""
@@ -96,7 +100,7 @@ class YtungLoginHandler(_TranslatedMixin, LoginHandler):
         kwargs.setdefault("signed_up", self.get_argument("signed_up", ""))
         kwargs.setdefault("enable_signup", self.authenticator.enable_signup)
         if login_error == "Invalid username or password":
-            login_error = self.t(login_error)
+            login_error = self.t("Invalid username or password")
         return super()._render(login_error=login_error, username=username, **kwargs)
 
 

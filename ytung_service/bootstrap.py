@@ -12,6 +12,7 @@ import os
 from sqlalchemy.orm import Session
 
 from . import db, orm
+from .i18n import N_
 from .passwords import generate_password, hash_password
 from .permissions import ADMIN_USERNAME, PRESET_ROLES, SYSTEM_ADMIN
 
@@ -51,7 +52,7 @@ def first_start(session: Session, admin_password: str | None) -> str | None:
     session.add(admin)
     vc = orm.Vc.find(session, DEFAULT_VC)
     if vc is None:
-        vc = orm.Vc(name=DEFAULT_VC, description="CPU-only work; no device quota")
+        vc = orm.Vc(name=DEFAULT_VC, description=N_("CPU-only work; no device quota"))
         session.add(vc)
     session.flush()
     session.add(orm.VcMember(vc=vc, user=admin))

@@ -1,7 +1,7 @@
 """``ytung-db``: upgrade or inspect the platform database from the command line.
 
-    ytung-db upgrade                      # the database of the default data dir
-    ytung-db upgrade --url postgresql://… # any database
+ytung-db upgrade                      # the database of the default data dir
+ytung-db upgrade --url postgresql://… # any database
 """
 
 from __future__ import annotations

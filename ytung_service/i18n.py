@@ -21,6 +21,11 @@ DEFAULT_LANGUAGE = "en"
 COOKIE = "ytung-lang"
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for translation where it is defined; it is translated where shown."""
+    return message
+
+
 @functools.cache
 def _catalog(lang: str, domain: str) -> dict[str, str]:
     path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"

@@ -12,6 +12,8 @@ import string
 
 import bcrypt
 
+from .i18n import N_
+
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 NICKNAME_MAX = 64
 PASSWORD_MIN = 8
@@ -35,36 +37,36 @@ def verify_password(password: str, hashed: str | None) -> bool:
 
 def username_problem(name: str) -> str | None:
     if not name:
-        return "Username is required"
+        return N_("Username is required")
     if not USERNAME_RE.match(name):
-        return (
+        return N_(
             "Username must be 2-32 characters: lowercase letters, digits, '-' or '_', "
             "starting with a letter"
         )
     if name in RESERVED_USERNAMES:
-        return "This username is reserved"
+        return N_("This username is reserved")
     return None
 
 
 def nickname_problem(nickname: str) -> str | None:
     if not nickname.strip():
-        return "Nickname is required"
+        return N_("Nickname is required")
     if len(nickname) > NICKNAME_MAX:
-        return "Nickname is too long (at most 64 characters)"
+        return N_("Nickname is too long (at most 64 characters)")
     return None
 
 
 def password_problem(password: str, username: str = "") -> str | None:
     if len(password) < PASSWORD_MIN:
-        return "Password must be at least 8 characters"
+        return N_("Password must be at least 8 characters")
     if len(password) > PASSWORD_MAX:
-        return "Password is too long (at most 128 characters)"
+        return N_("Password is too long (at most 128 characters)")
     has_letter = any(c.isalpha() for c in password)
     has_digit = any(c.isdigit() for c in password)
     if not (has_letter and has_digit):
-        return "Password must contain both letters and digits"
+        return N_("Password must contain both letters and digits")
     if username and username.lower() in password.lower():
-        return "Password must not contain the username"
+        return N_("Password must not contain the username")
     return None
 
 

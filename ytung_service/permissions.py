@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 from tornado import web
 
+from .i18n import N_
+
 #: manage the platform: VCs, users, groups, roles, all tasks
 ADMIN = "platform:admin"
 #: use the platform: dev environments, training, datasets, models, inference
@@ -23,14 +25,14 @@ ANNOTATE = "annotation:use"
 
 ALL_PERMISSIONS = (ADMIN, USE, ANNOTATE)
 
-SYSTEM_ADMIN = "System Admin"
-USER = "User"
-ANNOTATION_PERSON = "Annotation person"
+SYSTEM_ADMIN = N_("System Admin")
+USER = N_("User")
+ANNOTATION_PERSON = N_("Annotation person")
 
 PRESET_ROLES: dict[str, tuple[str, list[str]]] = {
-    SYSTEM_ADMIN: ("Full control of the platform", [ADMIN, USE, ANNOTATE]),
-    USER: ("Develop, train, evaluate and serve models", [USE, ANNOTATE]),
-    ANNOTATION_PERSON: ("Label data in annotation projects", [ANNOTATE]),
+    SYSTEM_ADMIN: (N_("Full control of the platform"), [ADMIN, USE, ANNOTATE]),
+    USER: (N_("Develop, train, evaluate and serve models"), [USE, ANNOTATE]),
+    ANNOTATION_PERSON: (N_("Label data in annotation projects"), [ANNOTATE]),
 }
 
 #: the preset administrator account (SPEC A2): cannot be deleted or have its role changed
@@ -54,8 +56,10 @@ def requires(*permissions: str) -> Callable:
             if missing:
                 raise web.HTTPError(
                     403,
-                    self.t("You lack the permission {permission} for this action",
-                           permission=", ".join(missing)),
+                    self.t(
+                        "You lack the permission {permission} for this action",
+                        permission=", ".join(missing),
+                    ),
                 )
             return method(self, *args, **kwargs)
 

@@ -15,6 +15,7 @@ import os
 from jinja2 import Template
 from tornado import web
 from traitlets import Unicode, default
+from traitlets.config import Configurable
 
 from ytung_service.client import AsyncPlatformClient, PlatformError
 from ytung_service.i18n import request_language, translator
@@ -27,13 +28,16 @@ NO_ACCESS_FORM = Template(
 )
 
 
-class YtungSpawnerMixin:
-    """Mix into a JupyterHub spawner before the spawner class (``class X(YtungSpawnerMixin, S)``)."""
+class YtungSpawnerMixin(Configurable):
+    """Mix into a JupyterHub spawner before the spawner class (``class X(YtungSpawnerMixin, S)``).
+
+    Its traits are configurable as ``c.YtungSpawnerMixin.*`` or on the concrete spawner.
+    """
 
     ytung_service_url = Unicode(
         help="""Base URL of the Ytung service as reachable from the hub and the workloads.
 
-        Example: ``c.Spawner.ytung_service_url = "http://hub:10101/services/ytung/"``
+        Example: ``c.YtungSpawnerMixin.ytung_service_url = "http://hub:10101/services/ytung/"``
         Default: ``$YTUNG_SERVICE_URL``.
         """,
     ).tag(config=True)
@@ -45,7 +49,7 @@ class YtungSpawnerMixin:
     ytung_service_token = Unicode(
         help="""A hub token the spawner uses to ask the service (the service's own token).
 
-        Example: ``c.Spawner.ytung_service_token = os.environ["YTUNG_SERVICE_TOKEN"]``
+        Example: ``c.YtungSpawnerMixin.ytung_service_token = os.environ["YTUNG_SERVICE_TOKEN"]``
         Default: ``$YTUNG_SERVICE_TOKEN``.
         """,
     ).tag(config=True)
@@ -78,7 +82,9 @@ class YtungSpawnerMixin:
             _ = self._translate()
             return NO_ACCESS_FORM.render(
                 title=_("Sorry, you have no access to this page yet"),
-                reason=_("You have no access yet: ask an administrator to add you to a virtual cluster"),
+                reason=_(
+                    "You have no access yet: ask an administrator to add you to a virtual cluster"
+                ),
             )
         return ""
 

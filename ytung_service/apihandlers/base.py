@@ -70,8 +70,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     @property
     def is_trusted_service(self) -> bool:
-        return bool(self.hub_model and self.hub_model.get("kind") == "service"
-                    and self.hub_model["name"] == TRUSTED_SERVICE)
+        return bool(
+            self.hub_model
+            and self.hub_model.get("kind") == "service"
+            and self.hub_model["name"] == TRUSTED_SERVICE
+        )
 
     def _handle_request_exception(self, e: BaseException) -> None:
         # a domain refusal: undo the request's writes, answer its status in the user's language

@@ -10,9 +10,7 @@ class MeHandler(APIHandler):
     async def get(self):
         if self.platform_user is None:
             raise web.HTTPError(400, self.t("Only users have a profile; this is a service token"))
-        self.write_json(
-            accounts.user_model(self.platform_user, bool(self.hub_model.get("admin")))
-        )
+        self.write_json(accounts.user_model(self.platform_user, bool(self.hub_model.get("admin"))))
 
 
 class VersionHandler(APIHandler):

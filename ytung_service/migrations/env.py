@@ -1,6 +1,7 @@
 """Alembic environment: runs migrations against the URL set by :func:`ytung_service.db.upgrade`."""
 
 from alembic import context
+
 from ytung_service.db import make_engine
 from ytung_service.orm import Base
 
