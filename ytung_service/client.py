@@ -38,6 +38,14 @@ class PlatformError(Exception):
         self.body = body
 
 
+class ServiceUnreachable(PlatformError):
+    """No answer at all from the service (connection refused, DNS, timeout): status 503."""
+
+    def __init__(self, reason: str):
+        super().__init__(503, f"the Ytung service is unreachable: {reason}")
+        self.reason = reason
+
+
 def _default_url() -> str:
     url = os.environ.get("YTUNG_SERVICE_URL", "")
     if not url:
@@ -105,13 +113,16 @@ class PlatformClient(_Endpoints):
     def _call(self, method: str, path: str, body: Any = None):
         import requests
 
-        resp = requests.request(
-            method,
-            self._api(path),
-            headers=self._headers(),
-            data=None if body is None else json.dumps(body),
-            timeout=self.timeout,
-        )
+        try:
+            resp = requests.request(
+                method,
+                self._api(path),
+                headers=self._headers(),
+                data=None if body is None else json.dumps(body),
+                timeout=self.timeout,
+            )
+        except requests.RequestException as e:
+            raise ServiceUnreachable(str(e)) from None
         if resp.status_code >= 400:
             raise _error_from(resp.status_code, resp.text)
         return resp.json() if resp.content else None
@@ -134,8 +145,10 @@ class AsyncPlatformClient(_Endpoints):
         try:
             resp = await AsyncHTTPClient().fetch(req)
         except HTTPClientError as e:
+            if e.code == 599:  # tornado's "no response": timeout, connection closed
+                raise ServiceUnreachable(str(e)) from None
             text = e.response.body.decode("utf8", "replace") if e.response else str(e)
             raise _error_from(e.code, text) from None
         except OSError as e:
-            raise PlatformError(503, f"the Ytung service is unreachable: {e}") from None
+            raise ServiceUnreachable(str(e)) from None
         return json.loads(resp.body) if resp.body else None

@@ -1,0 +1,42 @@
+/**
+ * The Ytung JupyterLab extension: a left sidebar whose sections call the `ytung_server_ext`
+ * handlers (`/ytung/api/*`), which forward to the platform service.
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+
+import { OverviewPanel } from './panels/overview';
+import { YtungSidebar } from './sidebar';
+import { TRANSLATION_DOMAIN } from './tokens';
+
+/** Where the sidebar sits among the left panels (file browser 100, running sessions 200). */
+const SIDEBAR_RANK = 150;
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'ytung:sidebar',
+  description: 'The Ytung AI platform sidebar.',
+  autoStart: true,
+  optional: [ITranslator, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    translator: ITranslator | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    translator = translator ?? nullTranslator;
+    const trans = translator.load(TRANSLATION_DOMAIN);
+
+    const sidebar = new YtungSidebar(translator);
+    sidebar.addSection(new OverviewPanel(trans));
+
+    app.shell.add(sidebar, 'left', { rank: SIDEBAR_RANK });
+    if (restorer) {
+      restorer.add(sidebar, sidebar.id);
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,61 @@
+"""What every ``/ytung/api`` handler shares: JSON errors and the platform client."""
+
+from __future__ import annotations
+
+import json
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ytung_service.client import AsyncPlatformClient, PlatformError, ServiceUnreachable
+
+# status 0: no YTUNG_SERVICE_URL, so no service to ask
+_NO_SERVICE = 0
+
+
+class YtungAPIHandler(APIHandler):
+    """Base of the Ytung handlers: errors are ``{"status": int, "message": str}``, like the service's."""
+
+    def platform(self) -> AsyncPlatformClient:
+        """A client of the platform service acting with this server's own hub token.
+
+        Created per request: ``YTUNG_SERVICE_URL`` and ``JUPYTERHUB_API_TOKEN`` come from the
+        environment the spawner gave this server.
+        """
+        try:
+            return AsyncPlatformClient()
+        except PlatformError as e:
+            raise web.HTTPError(503, "%s", e.message) from None
+
+    async def call_platform(self, operation: str, *args, **kwargs):
+        """Run ``AsyncPlatformClient.<operation>`` and turn its errors into HTTP errors.
+
+        An error answer of the service keeps its status and message; no answer at all is a 503.
+        """
+        client = self.platform()
+        try:
+            return await getattr(client, operation)(*args, **kwargs)
+        except PlatformError as e:
+            unanswered = isinstance(e, ServiceUnreachable) or e.status == _NO_SERVICE
+            if unanswered or not 400 <= e.status < 600:
+                raise web.HTTPError(
+                    503, "The Ytung service did not answer: %s", e.message
+                ) from None
+            raise web.HTTPError(e.status, "%s", e.message or f"HTTP {e.status}") from None
+
+    def write_json(self, data, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            exc = exc_info[1]
+            if isinstance(exc, web.HTTPError) and exc.log_message:
+                message = exc.log_message % exc.args if exc.args else exc.log_message
+            elif not isinstance(exc, web.HTTPError):
+                message = f"Internal error in the Ytung server extension: {exc}"
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"status": status_code, "message": message}))
