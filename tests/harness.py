@@ -198,3 +198,68 @@ class RunningPlatform:
                 return server
             time.sleep(0.5)
         raise TimeoutError(f"server of {username} not ready:\n{self.log_tail()}")
+
+
+async def execute_in_kernel(server_url: str, token: str, code: str, timeout: float = 60) -> str:
+    """Run ``code`` in a new kernel of a running Jupyter server; return its stdout.
+
+    Speaks the Jupyter messaging protocol over the server's kernel websocket, as JupyterLab
+    does, so the kernel runs inside the workload with the workload's environment.
+    """
+    import asyncio
+    import json
+    import uuid
+
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    headers = {"Authorization": f"token {token}"}
+    http = AsyncHTTPClient()
+    resp = await http.fetch(
+        HTTPRequest(f"{server_url}api/kernels", method="POST", headers=headers, body="{}")
+    )
+    kernel_id = json.loads(resp.body)["id"]
+    ws_url = server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
+    conn = await websocket_connect(HTTPRequest(ws_url, headers=headers))
+    msg_id = uuid.uuid4().hex
+    conn.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "username": "test",
+                    "session": uuid.uuid4().hex,
+                    "msg_type": "execute_request",
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "content": {"code": code, "silent": False},
+                "channel": "shell",
+            }
+        )
+    )
+    out: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                raw = await conn.read_message()
+                if raw is None:
+                    raise RuntimeError("kernel websocket closed")
+                msg = json.loads(raw)
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = msg["msg_type"]
+                if kind == "stream":
+                    out.append(msg["content"]["text"])
+                elif kind == "error":
+                    raise RuntimeError("\n".join(msg["content"]["traceback"]))
+                elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                    break
+    finally:
+        conn.close()
+        await http.fetch(
+            HTTPRequest(f"{server_url}api/kernels/{kernel_id}", method="DELETE", headers=headers),
+            raise_error=False,
+        )
+    return "".join(out)
