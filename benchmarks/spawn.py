@@ -98,8 +98,13 @@ def main() -> None:
     base = statistics.median(times["SimpleLocalProcessSpawner"])
     print(f"spawn → Lab ready, {args.rounds} alternating rounds each (seconds)")
     for name, values in times.items():
-        print(f"  {name:27s} median {statistics.median(values):6.2f}  " + " ".join(f"{v:.2f}" for v in values))
-    print(f"  ratio YtungLocalSpawner / SimpleLocalProcessSpawner = {ours / base:.2f}  (target ≤ 1.3)")
+        print(
+            f"  {name:27s} median {statistics.median(values):6.2f}  "
+            + " ".join(f"{v:.2f}" for v in values)
+        )
+    print(
+        f"  ratio YtungLocalSpawner / SimpleLocalProcessSpawner = {ours / base:.2f}  (target ≤ 1.3)"
+    )
 
 
 if __name__ == "__main__":

@@ -110,9 +110,12 @@ c.JupyterHub.services = [
         "command": [sys.executable, "-m", "ytung_service"],
         "api_token": service_token,
         "oauth_no_confirm": True,
+        # the hub passes services only what it is told to: every YTUNG_* setting
         "environment": {
+            **{k: v for k, v in os.environ.items() if k.startswith("YTUNG_")},
             "YTUNG_DATA_DIR": str(DATA),
             "YTUNG_DB_URL": db_url,
+            "YTUNG_RUNTIME": runtime,
             "PYTHONUNBUFFERED": "1",
         },
     }

@@ -52,7 +52,8 @@ def admin_token(platform):
 def pytest_runtest_makereport(item, call):
     """On failure, attach the tail of the running platform's log to the report."""
     report = yield
-    running = item.funcargs.get("platform") if hasattr(item, "funcargs") else None
-    if report.failed and isinstance(running, RunningPlatform):
-        report.sections.append(("platform log (tail)", running.log_tail(60)))
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, RunningPlatform):
+                report.sections.append(("platform log (tail)", value.log_tail(60)))
     return report

@@ -20,13 +20,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.log import enable_pretty_logging
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, Float, Unicode, default
 from traitlets.config import Application
 
 from . import __version__, apihandlers, pages
+from .admission import Admission
 from .bootstrap import prepare_database
 from .config import data_dir, default_db_url
 from .db import make_engine
+from .hub import HubClient
+from .reconciler import Reconciler
+from .runtimes import make_inventory
+from .scheduling import Policy
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
@@ -110,6 +115,46 @@ class YtungService(Application):
         """,
     ).tag(config=True)
 
+    runtime = Unicode(
+        help="""Where workloads run: ``local`` (processes on this machine) or ``kubernetes``.
+
+        Example: ``c.YtungService.runtime = "kubernetes"``. Default: ``$YTUNG_RUNTIME`` or ``local``.
+        """,
+    ).tag(config=True)
+
+    @default("runtime")
+    def _runtime_default(self):
+        return os.environ.get("YTUNG_RUNTIME", "local")
+
+    simulated_devices = Unicode(
+        help="""A simulated device inventory for the local runtime (demos, tests).
+
+        Example: ``c.YtungService.simulated_devices = "gpu-node-1:nvidia_gpu_amd64=8;npu-node-1:huawei_npu_arm64=8"``
+        Default: ``$YTUNG_SIMULATED_DEVICES``; empty means: detect with nvidia-smi / npu-smi.
+        """,
+    ).tag(config=True)
+
+    @default("simulated_devices")
+    def _simulated_devices_default(self):
+        return os.environ.get("YTUNG_SIMULATED_DEVICES", "")
+
+    reconcile_interval = Float(
+        5.0,
+        help="""Seconds between two reconciliations of allocations with the hub's servers.
+
+        Example: ``c.YtungService.reconcile_interval = 10``
+        """,
+    ).tag(config=True)
+
+    reserve_after = Float(
+        600.0,
+        help="""Seconds a workload waits before it reserves devices so that smaller, later
+        workloads cannot starve it.
+
+        Example: ``c.YtungService.reserve_after = 1800``
+        """,
+    ).tag(config=True)
+
     aliases = {"log-level": "Application.log_level", "db-url": "YtungService.db_url"}
 
     def initialize(self, argv=None):
@@ -126,7 +171,19 @@ class YtungService(Application):
         self.engine = make_engine(self.db_url)
         self.session = sessionmaker(bind=self.engine, class_=Session, expire_on_commit=False)
         self.jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+        if self.runtime == "local":
+            self.inventory = make_inventory("local", simulated=self.simulated_devices or None)
+        else:
+            self.inventory = make_inventory(self.runtime)
+        self.admission = Admission(
+            self.session, self.nodes, Policy(reserve_after=self.reserve_after)
+        )
+        self.reconciler = Reconciler(self.admission, HubClient(), interval=self.reconcile_interval)
         self.tornado_app = self.make_app()
+
+    async def nodes(self):
+        """The cluster's nodes and devices now (the runtime's inventory, cached by it)."""
+        return await self.inventory.nodes()
 
     def make_app(self) -> web.Application:
         # the singleton: HubOAuthCallbackHandler finds the same instance (PKCE state lives in it)
@@ -169,7 +226,9 @@ class YtungService(Application):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        reconciling = asyncio.create_task(self.reconciler.run_forever())
         await stop.wait()
+        reconciling.cancel()
         server.stop()
         self.engine.dispose()
 

@@ -65,10 +65,18 @@ def _error_from(status: int, text: str) -> PlatformError:
 class _Endpoints:
     """The service's operations, written once; ``_call`` is sync or async per subclass."""
 
-    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30):
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        timeout: float = 30,
+        lang: str | None = None,
+    ):
         self.url = (url or _default_url()).rstrip("/") + "/"
         self.token = token if token is not None else os.environ.get("JUPYTERHUB_API_TOKEN", "")
         self.timeout = timeout
+        #: the language of the service's messages (``zh_CN`` or ``en``); default: the service's
+        self.lang = lang
 
     def _api(self, path: str) -> str:
         return self.url + API_PREFIX + path.lstrip("/")
@@ -77,6 +85,8 @@ class _Endpoints:
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"token {self.token}"
+        if self.lang:
+            headers["Accept-Language"] = self.lang.replace("_", "-")
         return headers
 
     # subclasses define ``_call(method, path, body=None)``: blocking or a coroutine
@@ -105,6 +115,50 @@ class _Endpoints:
 
     def version(self):
         return self._call("GET", "version")
+
+    # -- the user's view of VCs and queue (SPEC V3, V5, X1) -------------------------------
+    def my_vcs(self):
+        """``{"current_vc", "vcs": [... devices: quota/used/queued ...], "queued": [...]}``."""
+        return self._call("GET", "me/vcs")
+
+    def set_current_vc(self, vc: str):
+        return self._call("PUT", "me/settings", {"current_vc": vc})
+
+    # -- devices and workloads (the allocation API) ----------------------------------------
+    def devices(self):
+        return self._call("GET", "devices")
+
+    def submit_workload(self, **workload):
+        """Create a workload; answers it with ``status`` ``queued`` (and ``queue``) or admitted."""
+        return self._call("POST", "workloads", workload)
+
+    def workloads(self, **filters):
+        query = "&".join(f"{quote(str(k))}={quote(str(v))}" for k, v in filters.items() if v)
+        return self._call("GET", "workloads" + (f"?{query}" if query else ""))
+
+    def workload(self, workload_id: int):
+        return self._call("GET", f"workloads/{int(workload_id)}")
+
+    def stop_workload(self, workload_id: int):
+        return self._call("DELETE", f"workloads/{int(workload_id)}")
+
+    def workload_event(self, workload_id: int, event: str, message: str = ""):
+        """What a spawner reports: ``started``, ``stopped`` or ``failed`` (service token only)."""
+        body = {"event": event, "message": message}
+        return self._call("POST", f"workloads/{int(workload_id)}/events", body)
+
+    def extend_workload(self, workload_id: int, hours: float):
+        return self._call("POST", f"workloads/{int(workload_id)}/extend", {"hours": hours})
+
+    # -- VC administration -----------------------------------------------------------------
+    def create_vc(self, **vc):
+        return self._call("POST", "vcs", vc)
+
+    def update_vc(self, name: str, **changes):
+        return self._call("PATCH", f"vcs/{quote(name)}", changes)
+
+    def delete_vc(self, name: str):
+        return self._call("DELETE", f"vcs/{quote(name)}")
 
 
 class PlatformClient(_Endpoints):

@@ -16,3 +16,5 @@ class DomainError(Exception):
         self.status = status
         self.message = message
         self.params = params
+        #: more JSON for the error answer (e.g. the workloads blocking a VC edit)
+        self.extra: dict[str, Any] = {}

@@ -42,15 +42,14 @@ ADMIN_USERNAME = "admin"
 def requires(*permissions: str) -> Callable:
     """Decorate a handler verb: 401 without a user, 403 without every one of ``permissions``.
 
-    The handler provides ``platform_user`` (set in ``prepare``) with a ``permissions`` set and
-    ``t`` (the request's translator) for the message.
+    The handler provides ``hub_model`` (the caller, set in ``prepare``),
+    ``platform_permissions`` and ``t`` (the request's translator) for the message.
     """
 
     def decorator(method: Callable) -> Callable:
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
-            user = self.platform_user
-            if user is None:
+            if self.hub_model is None:
                 raise web.HTTPError(401, self.t("Authentication required"))
             missing = [p for p in permissions if p not in self.platform_permissions]
             if missing:

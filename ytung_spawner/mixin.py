@@ -1,31 +1,38 @@
-"""``YtungSpawnerMixin``: what every Ytung spawner does before launching a workload.
+"""``YtungSpawnerMixin``: the admission gate every Ytung spawner passes before launching.
 
-- asks the platform service whether the user may start anything (a VC member, SPEC A1) and
-  refuses with the service's reason otherwise — in the options form and in ``start()``;
-- tells the workload where the service is (``YTUNG_SERVICE_URL``), so that the server
-  extension and notebook kernels can reach it with the workload's own token.
+- refuses users who are in no VC (SPEC A1), in the options form and in ``start()``;
+- offers VC, device type, devices per node and nodes in the spawn form (SPEC D1, V7);
+- asks the platform service for an allocation; while the workload is queued, the spawn
+  progress shows its position and the reason (V3, X1); once admitted, binds the devices it
+  got (``CUDA_VISIBLE_DEVICES`` / ``ASCEND_RT_VISIBLE_DEVICES``) and launches;
+- ``start_timeout`` (the hub's knob) counts from admission, not from the spawn request;
+- reports ``started`` / ``stopped`` / ``failed`` so the devices are freed at once.
 
-Device admission and binding (issue "VCs, quotas and the scheduler") extend this class.
+A server the service starts for a workload it admitted carries ``user_options =
+{"ytung_workload": <id>}``; a spawn from the hub's own pages creates the workload here.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 
-from jinja2 import Template
+from jinja2 import Environment, FileSystemLoader
 from tornado import web
-from traitlets import Unicode, default
+from traitlets import Float, Integer, Unicode, default
 from traitlets.config import Configurable
 
 from ytung_service.client import AsyncPlatformClient, PlatformError
 from ytung_service.i18n import request_language, translator
+from ytung_service.scheduling import DEVICE_TYPES, HUAWEI_NPU, NVIDIA_GPU
 
-NO_ACCESS_FORM = Template(
-    """<div class="alert alert-warning" role="alert" id="ytung-no-access">
-  <h2 class="h5">{{ title }}</h2>
-  <p class="mb-0">{{ reason }}</p>
-</div>"""
+# the spawn form and the no-access notice (templates/, translated like every page)
+TEMPLATES = Environment(
+    loader=FileSystemLoader(os.path.join(os.path.dirname(__file__), "templates")), autoescape=True
 )
+
+DEVICE_ENV = {NVIDIA_GPU: "CUDA_VISIBLE_DEVICES", HUAWEI_NPU: "ASCEND_RT_VISIBLE_DEVICES"}
 
 
 class YtungSpawnerMixin(Configurable):
@@ -58,43 +65,171 @@ class YtungSpawnerMixin(Configurable):
     def _ytung_service_token_default(self):
         return os.environ.get("YTUNG_SERVICE_TOKEN", "")
 
+    ytung_queue_timeout = Integer(
+        7 * 24 * 3600,
+        help="""Longest a spawn may wait in the queue, in seconds. The hub's ``start_timeout``
+        then counts from admission.
+
+        Example: ``c.YtungSpawnerMixin.ytung_queue_timeout = 24 * 3600``
+        """,
+    ).tag(config=True)
+
+    ytung_poll_interval = Float(
+        1.0,
+        help="""Seconds between two questions to the service while queued.
+
+        Example: ``c.YtungSpawnerMixin.ytung_poll_interval = 2``
+        """,
+    ).tag(config=True)
+
+    ytung_workload_id: int | None = None
+    _ytung_env: dict[str, str]
+    _ytung_message: str = ""
+    _ytung_admitted: bool = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._ytung_env = {}
+        # the hub waits start_timeout for start(); ours applies it after admission
+        self._ytung_launch_timeout = self.start_timeout
+        self.start_timeout = self.start_timeout + self.ytung_queue_timeout
+
+    # -- the service -----------------------------------------------------------------------
     def ytung_client(self) -> AsyncPlatformClient:
-        return AsyncPlatformClient(self.ytung_service_url, self.ytung_service_token, timeout=20)
+        handler = getattr(self, "handler", None)
+        lang = request_language(handler) if handler is not None else None
+        return AsyncPlatformClient(
+            self.ytung_service_url, self.ytung_service_token, timeout=20, lang=lang
+        )
 
     def _translate(self):
         handler = getattr(self, "handler", None)
         return translator(request_language(handler) if handler is not None else None)
+
+    def _unreachable(self, e: PlatformError) -> web.HTTPError:
+        self.log.error("Ytung service error for %s: %s", self.user.name, e)
+        return web.HTTPError(
+            503, self._translate()("The Ytung service cannot be reached; try again shortly")
+        )
 
     async def ytung_access(self) -> dict:
         """The service's answer to "may this user start workloads?" (fails closed)."""
         try:
             return await self.ytung_client().user_access(self.user.name)
         except PlatformError as e:
-            self.log.error("Ytung service refused access check for %s: %s", self.user.name, e)
-            raise web.HTTPError(
-                503 if e.status in (0, 502, 503, 599) else 500,
-                self._translate()("The Ytung service cannot be reached; try again shortly"),
-            ) from None
+            raise self._unreachable(e) from None
 
-    async def ytung_options_form(self, spawner=None) -> str:
-        access = await self.ytung_access()
-        if not access["allowed"]:
-            _ = self._translate()
-            return NO_ACCESS_FORM.render(
-                title=_("Sorry, you have no access to this page yet"),
-                reason=_(
-                    "You have no access yet: ask an administrator to add you to a virtual cluster"
-                ),
-            )
-        return ""
-
+    # -- the form --------------------------------------------------------------------------
     async def get_options_form(self):
-        # the service's verdict first; a configured form is shown only to users with access
-        notice = await self.ytung_options_form()
-        if notice:
-            return notice
-        return await super().get_options_form()
+        access = await self.ytung_access()
+        _ = self._translate()
+        if not access["allowed"]:
+            return TEMPLATES.get_template("no_access.html").render(_=_)
+        return TEMPLATES.get_template("options_form.html").render(
+            _=_, vcs=access["vcs"], current=access["vcs"][0], device_types=DEVICE_TYPES
+        )
 
+    def options_from_form(self, formdata):
+        def first(key, default=""):
+            return (formdata.get(key) or [default])[0].strip()
+
+        _ = self._translate()
+        options = {
+            "vc": first("vc"),
+            "device_type": first("device_type") or None,
+            "preemptible": first("preemptible") in ("on", "true", "1"),
+        }
+        for key, fallback in (("devices_per_node", "0"), ("nodes", "1")):
+            value = first(key, fallback) or fallback
+            if not value.isdigit():
+                raise web.HTTPError(
+                    400, _("{what} must be a whole number; got {value}", what=key, value=value)
+                )
+            options[key] = int(value)
+        return options
+
+    # -- admission -------------------------------------------------------------------------
+    def _workload_request(self) -> dict:
+        opts = self.user_options or {}
+        return {
+            "owner": self.user.name,
+            "kind": "devenv",
+            "name": self.name or "default",
+            "server_name": self.name,
+            "origin": "hub",
+            "vc": opts.get("vc") or None,
+            "device_type": opts.get("device_type") or None,
+            "devices_per_node": opts.get("devices_per_node", 0),
+            "nodes": opts.get("nodes", 1),
+            "preemptible": bool(opts.get("preemptible", False)),
+        }
+
+    async def ytung_admit(self) -> dict:
+        """Create (or find) this server's workload and wait until it is admitted."""
+        client = self.ytung_client()
+        _ = self._translate()
+        try:
+            wid = (self.user_options or {}).get("ytung_workload")
+            if wid is not None:
+                workload = await client.workload(int(wid))
+                if workload["owner"] != self.user.name or workload["server_name"] != self.name:
+                    raise web.HTTPError(403, _("This workload belongs to another server"))
+            else:
+                workload = await client.submit_workload(**self._workload_request())
+            self.ytung_workload_id = workload["id"]
+            while workload["status"] == "queued":
+                queue = workload.get("queue") or {}
+                self._ytung_message = _(
+                    "Queued at position {position}: {reason}",
+                    position=queue.get("position") or "?",
+                    reason=queue.get("reason") or "",
+                )
+                await asyncio.sleep(self.ytung_poll_interval)
+                workload = await client.workload(workload["id"])
+        except PlatformError as e:
+            if e.status in (400, 403, 404, 409):
+                raise web.HTTPError(e.status, e.message) from None
+            raise self._unreachable(e) from None
+        if workload["status"] not in ("scheduling", "running"):
+            reason = (workload.get("reason") or {}).get("text") or workload["status"]
+            raise web.HTTPError(
+                409, _("The workload ended before it started: {reason}", reason=reason)
+            )
+        self._ytung_admitted = True
+        self._ytung_message = _("Devices allocated; starting")
+        return workload
+
+    def ytung_bind(self, workload: dict) -> None:
+        """The environment that binds the allocated devices and describes the workload (D9)."""
+        placement = workload.get("placement") or {}
+        env = {
+            "YTUNG_WORKLOAD_ID": str(workload["id"]),
+            "YTUNG_WORKLOAD_KIND": workload["kind"],
+            "YTUNG_VC": workload["vc"],
+            "YTUNG_DEVICE_TYPE": workload.get("device_type") or "",
+            "YTUNG_PLACEMENT": json.dumps(placement, sort_keys=True),
+        }
+        variable = DEVICE_ENV.get(workload.get("device_type") or "")
+        if variable:
+            # this process runs on one node: the first of the placement (one rank per node)
+            ids = next(iter(placement.values()), [])
+            env[variable] = ",".join(str(i) for i in ids)
+        elif placement == {}:
+            env["CUDA_VISIBLE_DEVICES"] = ""  # CPU-only: hide any GPU of the host
+        self._ytung_env = env
+
+    async def ytung_event(self, event: str, message: str = "") -> None:
+        if self.ytung_workload_id is None:
+            return
+        try:
+            await self.ytung_client().workload_event(self.ytung_workload_id, event, message)
+        except PlatformError as e:
+            # the reconciler repairs what a lost event leaves behind
+            self.log.warning(
+                "could not report %s of workload %s: %s", event, self.ytung_workload_id, e
+            )
+
+    # -- the spawner's lifecycle -----------------------------------------------------------
     async def start(self):
         access = await self.ytung_access()
         if not access["allowed"]:
@@ -104,10 +239,49 @@ class YtungSpawnerMixin(Configurable):
                     "You have no access yet: ask an administrator to add you to a virtual cluster"
                 ),
             )
-        return await super().start()
+        self._ytung_admitted = False
+        workload = await self.ytung_admit()
+        self.ytung_bind(workload)
+        try:
+            url = await asyncio.wait_for(super().start(), self._ytung_launch_timeout)
+        except Exception as e:
+            await self.ytung_event("failed", str(e) or type(e).__name__)
+            raise
+        await self.ytung_event("started")
+        return url
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        await self.ytung_event("stopped")
+
+    async def progress(self):
+        last = None
+        while not self._ytung_admitted:
+            if self._ytung_message and self._ytung_message != last:
+                last = self._ytung_message
+                yield {"progress": 10, "message": last}
+            await asyncio.sleep(0.5)
+        yield {"progress": 50, "message": self._ytung_message}
+        async for event in super().progress():
+            yield event
 
     def get_env(self):
         env = super().get_env()
         if self.ytung_service_url:
             env["YTUNG_SERVICE_URL"] = self.ytung_service_url
+        env.update(self._ytung_env)
         return env
+
+    def get_state(self):
+        state = super().get_state()
+        if self.ytung_workload_id is not None:
+            state["ytung_workload"] = self.ytung_workload_id
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.ytung_workload_id = state.get("ytung_workload")
+
+    def clear_state(self):
+        super().clear_state()
+        self.ytung_workload_id = None

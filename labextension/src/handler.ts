@@ -1,7 +1,10 @@
 /**
  * The one door from the browser to the Ytung server extension (`/ytung/api/*`).
  *
- * Every panel calls `requestAPI`; tests mock this module and nothing else.
+ * Every panel calls `requestAPI`; tests mock this module and nothing else. Every call carries
+ * the Lab's UI language as `?lang=` (set once by the plugin with `setLanguage`), which the
+ * server extension passes on to the platform service so that its messages (queue reasons,
+ * errors) come back in the language of the Lab.
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
@@ -17,8 +20,31 @@ export class YtungAPIError extends Error {
   }
 }
 
+/** The languages of the platform's messages (SPEC X8); anything else is answered in English. */
+export type UILanguage = 'zh_CN' | 'en';
+
+let language: UILanguage = 'en';
+
 /**
- * Call `{baseUrl}ytung/api/{endpoint}` and return its JSON.
+ * The platform language for a Lab language code (`ITranslator.languageCode`: `zh-CN`, `en`, …).
+ */
+export function normalizeLanguage(code: string | null | undefined): UILanguage {
+  return /^zh([_-]|$)/i.test(code ?? '') ? 'zh_CN' : 'en';
+}
+
+/** Set the language sent with every call (the plugin calls it with the Lab translator's). */
+export function setLanguage(code: string | null | undefined): UILanguage {
+  language = normalizeLanguage(code);
+  return language;
+}
+
+/** The language sent with every call. */
+export function getLanguage(): UILanguage {
+  return language;
+}
+
+/**
+ * Call `{baseUrl}ytung/api/{endpoint}?lang=…` and return its JSON.
  *
  * @throws YtungAPIError with the server's status and message (status 0: no answer at all).
  */
@@ -27,7 +53,8 @@ export async function requestAPI<T>(
   init: RequestInit = {}
 ): Promise<T> {
   const settings = ServerConnection.makeSettings();
-  const url = URLExt.join(settings.baseUrl, 'ytung', 'api', endpoint);
+  const path = URLExt.join(settings.baseUrl, 'ytung', 'api', endpoint);
+  const url = `${path}${path.includes('?') ? '&' : '?'}lang=${encodeURIComponent(language)}`;
 
   let response: Response;
   try {

@@ -9,7 +9,9 @@ import {
 } from '@jupyterlab/application';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+import { setLanguage } from './handler';
 import { OverviewPanel } from './panels/overview';
+import { VirtualClustersPanel } from './panels/vcs';
 import { YtungSidebar } from './sidebar';
 import { TRANSLATION_DOMAIN } from './tokens';
 
@@ -28,9 +30,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     translator = translator ?? nullTranslator;
     const trans = translator.load(TRANSLATION_DOMAIN);
+    // the translator has its language by now; every /ytung/api call names it (?lang=)
+    setLanguage(translator.languageCode);
 
     const sidebar = new YtungSidebar(translator);
     sidebar.addSection(new OverviewPanel(trans));
+    sidebar.addSection(new VirtualClustersPanel(trans));
 
     app.shell.add(sidebar, 'left', { rank: SIDEBAR_RANK });
     if (restorer) {

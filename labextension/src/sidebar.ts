@@ -1,6 +1,6 @@
 /**
- * The "Ytung" left sidebar: an accordion of sections (Overview first; Dev environments,
- * Training, Datasets, … join it as more panels are written).
+ * The "Ytung" left sidebar: an accordion of sections (Overview, Virtual clusters; Dev
+ * environments, Training, Datasets, … join it as more panels are written).
  */
 import type { ITranslator } from '@jupyterlab/translation';
 import { SidePanel } from '@jupyterlab/ui-components';

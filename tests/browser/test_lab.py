@@ -46,7 +46,11 @@ def test_lab_sidebar_shows_the_user(platform, admin_token, page, shot):
     platform.signup("hana", "Hana", PASSWORD)
     assert platform.api("POST", "vcs/default/members", admin_token, json={"user": "hana"}).ok
     login(page, platform, "hana", PASSWORD)
-    # front door → spawn → pending → JupyterLab
+    # front door → the spawn form (VC, devices) → pending → JupyterLab
+    page.wait_for_selector("#ytung-spawn-form")
+    assert page.locator("#ytung-vc").input_value() == "default"
+    shot(page, "spawn-form")
+    page.click("#spawn_form button[type=submit]")
     page.wait_for_url("**/user/hana/lab**", timeout=120_000)
     page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
     if not page.locator("#ytung-sidebar").is_visible():

@@ -41,8 +41,18 @@ def source_strings(folder: Path, pattern: re.Pattern, glob: str) -> set[str]:
 def test_lab_catalog_covers_every_string():
     used = source_strings(ROOT / "labextension" / "src", TRANS_CALL, "*.ts*")
     assert "Overview" in used and "You are not a member of any virtual cluster yet" in used
+    assert "Use this VC" in used and "My queued workloads" in used
     messages = po_messages(LAB_PO)
     assert sorted(used - {k for k, v in messages.items() if v}) == []
+
+
+def test_lab_catalog_uses_the_manual_words():
+    messages = po_messages(LAB_PO)
+    assert messages["Virtual clusters"] == "虚拟集群"
+    assert messages["Quota"] == "配额"
+    assert messages["Queued"] == "队列中"
+    assert messages["Max usage duration"] == "最大使用时长"
+    assert messages["Use this VC"] == "设为当前"
 
 
 def test_lab_json_is_the_po_converted():

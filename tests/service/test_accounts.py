@@ -27,7 +27,9 @@ def test_good_usernames(name):
     assert username_problem(name) is None
 
 
-@pytest.mark.parametrize("name", ["", "a", "Alice", "1abc", "al ice", "a/b", "../x", "z" * 33, "root"])
+@pytest.mark.parametrize(
+    "name", ["", "a", "Alice", "1abc", "al ice", "a/b", "../x", "z" * 33, "root"]
+)
 def test_bad_usernames(name):
     assert username_problem(name)
 

@@ -35,7 +35,9 @@ def test_extraction_finds_the_messages():
 def test_every_message_has_a_chinese_translation():
     catalog = i18n._catalog("zh_CN", "ytung")
     missing = sorted(m for m in extracted_messages() if not catalog.get(m))
-    assert not missing, "add these to ytung_service/locale/zh_CN/LC_MESSAGES/ytung.po:\n" + "\n".join(missing)
+    assert not missing, (
+        "add these to ytung_service/locale/zh_CN/LC_MESSAGES/ytung.po:\n" + "\n".join(missing)
+    )
 
 
 def test_no_stale_translations():

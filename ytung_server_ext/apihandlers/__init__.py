@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from jupyter_server.utils import url_path_join
 
-from . import me
+from . import me, settings, vcs
 
 API_PREFIX = ("ytung", "api")
 
 default_handlers = [
     *me.default_handlers,
+    *vcs.default_handlers,
+    *settings.default_handlers,
 ]
 
 

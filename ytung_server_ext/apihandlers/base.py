@@ -1,8 +1,15 @@
-"""What every ``/ytung/api`` handler shares: JSON errors and the platform client."""
+"""What every ``/ytung/api`` handler shares: JSON errors and the platform client.
+
+The Lab names its UI language in a ``lang`` query parameter of every call (``zh_CN``, ``en``:
+the Lab translator's language, which the browser's own ``Accept-Language`` need not match);
+the client sends it on to the service as ``Accept-Language`` so that the service's messages
+(queue reasons, errors) come back in that language.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
@@ -12,18 +19,37 @@ from ytung_service.client import AsyncPlatformClient, PlatformError, ServiceUnre
 # status 0: no YTUNG_SERVICE_URL, so no service to ask
 _NO_SERVICE = 0
 
+# a language tag as the Lab writes it: "en", "zh_CN", "zh-CN", "pt_BR"
+_LANG = re.compile(r"[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})?")
+
 
 class YtungAPIHandler(APIHandler):
     """Base of the Ytung handlers: errors are ``{"status": int, "message": str}``, like the service's."""
+
+    def ui_language(self) -> str | None:
+        """The Lab's UI language from the ``lang`` query parameter (``None``: the service's default).
+
+        A malformed value is a 400, so that a broken caller is noticed instead of silently
+        getting English.
+        """
+        lang = self.get_query_argument("lang", None)
+        if not lang:
+            return None
+        if not _LANG.fullmatch(lang):
+            raise web.HTTPError(
+                400, "Bad lang parameter %r: expected a language like zh_CN or en", lang
+            )
+        return lang
 
     def platform(self) -> AsyncPlatformClient:
         """A client of the platform service acting with this server's own hub token.
 
         Created per request: ``YTUNG_SERVICE_URL`` and ``JUPYTERHUB_API_TOKEN`` come from the
-        environment the spawner gave this server.
+        environment the spawner gave this server; the language from :meth:`ui_language`.
         """
+        lang = self.ui_language()
         try:
-            return AsyncPlatformClient()
+            return AsyncPlatformClient(lang=lang)
         except PlatformError as e:
             raise web.HTTPError(503, "%s", e.message) from None
 

@@ -81,6 +81,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if isinstance(e, DomainError):
             if hasattr(self, "_db"):
                 self._db.rollback()
+            self._error_extra = e.extra
             try:
                 raise web.HTTPError(e.status, self.t(e.message, **e.params)) from e
             except web.HTTPError as http_error:
@@ -127,5 +128,6 @@ class APIHandler(BaseHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, web.HTTPError) and exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message
+        body = {"status": status_code, "message": message, **getattr(self, "_error_extra", {})}
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"status": status_code, "message": message}, ensure_ascii=False))
+        self.finish(json.dumps(body, ensure_ascii=False))

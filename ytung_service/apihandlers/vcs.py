@@ -1,23 +1,10 @@
-"""``/api/v1/vcs``: virtual clusters and their members (SPEC V1, V2; quotas come with V1)."""
+"""``/api/v1/vcs``: virtual clusters, their quotas and their members (SPEC V1, V2)."""
 
-from sqlalchemy import select
 from tornado import web
 
-from .. import accounts, orm
+from .. import accounts, orm, vcs
 from ..permissions import ADMIN, requires
 from .base import APIHandler
-
-
-class VcListHandler(APIHandler):
-    async def get(self):
-        """Admins see every VC, others the VCs they belong to."""
-        if ADMIN in self.platform_permissions:
-            vcs = self.db.scalars(select(orm.Vc).order_by(orm.Vc.name)).all()
-        elif self.platform_user is not None:
-            vcs = self.platform_user.vcs
-        else:
-            vcs = []
-        self.write_json([accounts.vc_model(vc) for vc in vcs])
 
 
 class VcMixin:
@@ -30,10 +17,52 @@ class VcMixin:
             raise web.HTTPError(404, self.t("No such virtual cluster: {name}", name=name))
         return vc
 
+    def vc_json(self, vc: orm.Vc) -> dict:
+        return vcs.vc_model(self.db, vc, self.t)
+
+
+class VcListHandler(VcMixin, APIHandler):
+    async def get(self):
+        """Admins see every VC, others the VCs they belong to."""
+        if ADMIN in self.platform_permissions:
+            found = vcs.all_vcs(self.db)
+        elif self.platform_user is not None:
+            found = self.platform_user.vcs
+        else:
+            found = []
+        self.write_json([self.vc_json(vc) for vc in found])
+
+    @requires(ADMIN)
+    async def post(self):
+        body = self.get_json_body()
+        nodes = await self.ytung.nodes()
+        async with self.ytung.admission.lock:
+            vc = vcs.create_vc(self.db, nodes, body)
+            self.db.commit()
+        self.write_json(self.vc_json(vc), status=201)
+
 
 class VcHandler(VcMixin, APIHandler):
     async def get(self, name):
-        self.write_json(accounts.vc_model(self.find_vc(name)))
+        self.write_json(self.vc_json(self.find_vc(name)))
+
+    @requires(ADMIN)
+    async def patch(self, name):
+        body = self.get_json_body()
+        nodes = await self.ytung.nodes()
+        async with self.ytung.admission.lock:
+            vc = vcs.update_vc(self.db, nodes, self.find_vc(name), body)
+            self.db.commit()
+        self.ytung.reconciler.wake()
+        self.write_json(self.vc_json(vc))
+
+    @requires(ADMIN)
+    async def delete(self, name):
+        async with self.ytung.admission.lock:
+            vcs.delete_vc(self.db, self.find_vc(name))
+            self.db.commit()
+        self.set_status(204)
+        self.finish()
 
 
 class VcMembersHandler(VcMixin, APIHandler):

@@ -1,0 +1,197 @@
+"""VCs, quotas and the queue end to end, on the real hub with simulated devices (SPEC V1–V9)."""
+
+import time
+
+import pytest
+import requests
+
+from tests.harness import RunningPlatform, execute_in_kernel
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "Secret-pass-42"
+GPU, NPU = "nvidia_gpu_amd64", "huawei_npu_arm64"
+DEVICES = "gpu-node-1:nvidia_gpu_amd64=2;npu-node-1:huawei_npu_arm64=8"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A platform whose local runtime has 2 simulated GPUs and 8 NPUs."""
+    p = RunningPlatform(
+        tmp_path_factory.mktemp("cluster"), extra_env={"YTUNG_SIMULATED_DEVICES": DEVICES}
+    )
+    p.start()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(cluster):
+    from tests.harness import ADMIN_PASSWORD
+
+    return cluster.token("admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def users(cluster, admin):
+    """Three members of VC `vision` (2 GPUs, at most 1 per user) and one outsider."""
+    r = cluster.api(
+        "POST",
+        "vcs",
+        admin,
+        json={"name": "vision", "quota": {GPU: 2, NPU: 8}, "user_max": {GPU: 1}, "max_hours": 24},
+    )
+    assert r.status_code == 201, r.text
+    tokens = {}
+    for name in ("u1", "u2", "u3", "outsider"):
+        assert cluster.signup(name, name.upper(), PASSWORD).status_code == 302
+        if name != "outsider":
+            r = cluster.api("POST", "vcs/vision/members", admin, json={"user": name})
+            assert r.status_code == 201
+        tokens[name] = cluster.token(name, PASSWORD)
+    return tokens
+
+
+def test_devices_are_listed(cluster, admin):
+    devices = cluster.api("GET", "devices", admin).json()
+    assert devices["capacity"] == {GPU: 2, NPU: 8}
+    assert {n["name"] for n in devices["nodes"]} == {"gpu-node-1", "npu-node-1"}
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"device_type": NPU, "devices_per_node": 3}, 400, "1, 2, 4, 8"),
+        ({"device_type": NPU, "devices_per_node": 5}, 400, "1, 2, 4, 8"),
+        ({"device_type": GPU, "devices_per_node": 9}, 400, "between 0 and 8"),
+        ({"device_type": GPU, "devices_per_node": 2}, 400, "at most 1"),
+        ({"device_type": NPU, "devices_per_node": 8, "nodes": 2}, 400, "nodes"),
+        ({"device_type": GPU, "devices_per_node": -1}, 400, ""),
+        ({"device_type": GPU, "devices_per_node": "two"}, 400, "whole number"),
+        ({"device_type": "tpu", "devices_per_node": 1}, 400, "Unknown device type"),
+        ({"vc": "nope", "device_type": GPU, "devices_per_node": 1}, 404, "nope"),
+        ({"priority": 5}, 403, "administrators"),
+    ],
+)
+def test_impossible_requests_are_refused_at_once(cluster, users, body, status, message):
+    r = cluster.api("POST", "workloads", users["u1"], json={"vc": "vision", **body})
+    assert r.status_code == status, r.text
+    assert message in r.json()["message"]
+    # nothing was queued
+    assert all(w["status"] != "queued" for w in cluster.api("GET", "workloads", users["u1"]).json())
+
+
+def test_outsiders_are_refused(cluster, users):
+    r = cluster.api("POST", "workloads", users["outsider"], json={"vc": "vision"})
+    # not a member of any VC at all
+    assert r.status_code == 403
+
+
+def test_vc_capacity_is_checked(cluster, admin, users):
+    r = cluster.api("POST", "vcs", admin, json={"name": "greedy", "quota": {GPU: 1}})
+    assert r.status_code == 400 and "unassigned" in r.json()["message"]
+    r = cluster.api("POST", "vcs", admin, json={"name": "Bad Name"})
+    assert r.status_code == 400
+    r = cluster.api("POST", "vcs", admin, json={"name": "vision"})
+    assert r.status_code == 409
+    r = cluster.api("POST", "vcs", users["u1"], json={"name": "mine"})
+    assert r.status_code == 403
+
+
+def _spawn(cluster, user, token, **options):
+    r = cluster.hub_api("POST", f"users/{user}/server", token, json=options)
+    assert r.status_code in (201, 202), r.text
+
+
+def _workload_of(cluster, token, user):
+    found = [w for w in cluster.api("GET", "workloads", token).json() if w["owner"] == user]
+    return found[0] if found else None
+
+
+def _wait(predicate, timeout=90, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise TimeoutError(what)
+
+
+async def test_two_gpus_two_users_third_queues_then_starts(cluster, admin, users):
+    gpu = {"vc": "vision", "device_type": GPU, "devices_per_node": 1}
+    _spawn(cluster, "u1", users["u1"], **gpu)
+    _spawn(cluster, "u2", users["u2"], **gpu)
+    cluster.wait_for_server("u1", users["u1"])
+    cluster.wait_for_server("u2", users["u2"])
+    w1, w2 = _workload_of(cluster, users["u1"], "u1"), _workload_of(cluster, users["u2"], "u2")
+    assert {w1["status"], w2["status"]} <= {"scheduling", "running"}
+    held = {tuple(w1["placement"]["gpu-node-1"]), tuple(w2["placement"]["gpu-node-1"])}
+    assert held == {(0,), (1,)}
+    # the devices are bound in the workload's environment
+    out = await execute_in_kernel(
+        f"{cluster.url}/user/u1/",
+        users["u1"],
+        "import os; print(os.environ['CUDA_VISIBLE_DEVICES'])",
+    )
+    assert out.strip() == str(w1["placement"]["gpu-node-1"][0])
+
+    # the third request queues with position 1 and a reason
+    _spawn(cluster, "u3", users["u3"], **gpu)
+    w3 = _wait(lambda: _workload_of(cluster, users["u3"], "u3"), what="u3 workload")
+    assert w3["status"] == "queued"
+    assert w3["queue"]["position"] == 1 and w3["queue"]["ahead"] == 0
+    assert "vision" in w3["queue"]["reason"] and GPU in w3["queue"]["reason"]
+    mine = cluster.api("GET", "me/vcs", users["u3"]).json()
+    assert mine["queued"][0]["position"] == 1
+    vision = next(vc for vc in mine["vcs"] if vc["name"] == "vision")
+    gpu_row = next(d for d in vision["devices"] if d["device_type"] == GPU)
+    assert gpu_row == {
+        "device_type": GPU,
+        "quota": 2,
+        "user_max": 1,
+        "used": 2,
+        "my_used": 0,
+        "queued": 1,
+    }
+    # the same reason in Chinese for a Chinese reader
+    zh = requests.get(
+        f"{cluster.url}/services/ytung/api/v1/workloads/{w3['id']}",
+        headers={"Authorization": f"token {users['u3']}", "Accept-Language": "zh-CN"},
+        timeout=10,
+    ).json()
+    assert "虚拟集群" in zh["queue"]["reason"]
+    # a busy VC cannot shrink or go away; the refusal names the workloads
+    r = cluster.api("PATCH", "vcs/vision", admin, json={"quota": {GPU: 1}})
+    assert r.status_code == 409 and len(r.json()["workloads"]) == 3
+    r = cluster.api("DELETE", "vcs/vision", admin)
+    assert r.status_code == 409
+    # … but it may grow its description
+    assert cluster.api("PATCH", "vcs/vision", admin, json={"description": "CV team"}).ok
+
+    # u1 stops: u3 starts by itself on the freed GPU
+    assert cluster.hub_api("DELETE", "users/u1/server", users["u1"]).status_code in (202, 204)
+    cluster.wait_for_server("u3", users["u3"], timeout=120)
+    w3 = cluster.api("GET", f"workloads/{w3['id']}", users["u3"]).json()
+    assert w3["placement"] == {"gpu-node-1": w1["placement"]["gpu-node-1"]}
+
+    devices = cluster.api("GET", "devices", admin).json()
+    holders = {
+        d["held_by"]["owner"] for n in devices["nodes"] for d in n["devices"] if d["held_by"]
+    }
+    assert holders == {"u2", "u3"}
+    # other users see that devices are held but not by whom
+    devices_u2 = cluster.api("GET", "devices", users["u2"]).json()
+    owners = [
+        d["held_by"].get("owner") for n in devices_u2["nodes"] for d in n["devices"] if d["held_by"]
+    ]
+    assert sorted(o for o in owners if o) == ["u2"]
+
+
+def test_other_users_workloads_are_invisible(cluster, users):
+    w = _workload_of(cluster, users["u2"], "u2")
+    assert cluster.api("GET", f"workloads/{w['id']}", users["u3"]).status_code == 404
+    assert cluster.api("DELETE", f"workloads/{w['id']}", users["u3"]).status_code == 404
+    assert _workload_of(cluster, users["u3"], "u2") is None

@@ -1,0 +1,384 @@
+"""The single writer of allocations: submit, schedule, release (SPEC V3, V4, V9, X1–X3).
+
+Every decision runs in this process, under one asyncio lock, inside one database
+transaction; ``device_allocations`` has a unique (node, device) constraint on top, so a device
+can never be held twice. The pure :mod:`ytung_service.scheduling` decides; this module reads
+the state from the database, applies the decision, and says which servers to start or stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import orm
+from .errors import DomainError
+from .i18n import N_
+from .scheduling import (
+    Allocation,
+    ClusterState,
+    Node,
+    Policy,
+    Workload,
+    never_fits,
+    overdue,
+    schedule,
+    time_left,
+)
+from .vcs import all_vcs, to_scheduling
+
+KINDS = ("devenv", "training", "evaluation", "inference", "conversion")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+TIME_LIMIT = {
+    "code": "time_limit",
+    "message": N_("Stopped: the VC's maximum run time of {hours} h is over"),
+}
+
+
+@dataclass
+class Effects:
+    """What the caller must do on the hub after a pass: start or stop servers."""
+
+    start: list[int] = field(default_factory=list)
+    stop: list[int] = field(default_factory=list)
+
+
+def reason_dict(reason) -> dict[str, Any]:
+    return {"code": reason.code, "message": reason.message, "params": dict(reason.params)}
+
+
+def allocation_of(w: orm.Workload) -> Allocation:
+    return Allocation(
+        str(w.id),
+        w.owner,
+        w.vc,
+        w.device_type,
+        w.placement,
+        preemptible=w.preemptible,
+        start_time=w.admitted_at or w.submit_time,
+        stopping=w.status == orm.STOPPING,
+        deadline=w.deadline,
+    )
+
+
+def request_of(w: orm.Workload) -> Workload:
+    """The scheduler's view of a request (``new`` as the id of one not saved yet)."""
+    return Workload(
+        str(w.id) if w.id is not None else "new",
+        w.owner,
+        w.vc,
+        w.device_type,
+        w.nodes,
+        w.devices_per_node,
+        w.priority,
+        w.preemptible,
+        w.submit_time,
+    )
+
+
+def _whole(value: Any, what: str, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DomainError(400, "{what} must be a whole number; got {value}", what=what, value=value)
+    return value
+
+
+class Admission:
+    """The scheduler of the service: state in the database, decisions in the pure core."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        nodes: Callable[[], Awaitable[Sequence[Node]]],
+        policy: Policy | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.sessions = sessions
+        self.nodes = nodes
+        self.policy = policy or Policy()
+        self.clock = clock
+        self.lock = asyncio.Lock()
+
+    # -- submit ----------------------------------------------------------------------------
+    def parse(
+        self,
+        session: Session,
+        user: orm.User | None,
+        body: dict[str, Any],
+        trusted: bool,
+        admin: bool,
+    ) -> orm.Workload:
+        """A new (unsaved) workload from a request body; every refusal is a DomainError."""
+        owner_name = body.get("owner") if trusted and body.get("owner") else None
+        if owner_name is None and user is None:
+            raise DomainError(400, "'owner' is required")
+        owner = orm.User.find(session, owner_name) if owner_name else user
+        if owner is None:
+            raise DomainError(404, "No such user: {name}", name=owner_name)
+        kind = body.get("kind", "devenv")
+        if kind not in KINDS:
+            raise DomainError(
+                400,
+                "Unknown workload kind '{kind}'; use one of {allowed}",
+                kind=kind,
+                allowed=", ".join(KINDS),
+            )
+        name = body.get("name") or kind
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise DomainError(
+                400,
+                "A workload name is 1-128 letters, digits, '_', '-' or '.'; got {name}",
+                name=name,
+            )
+        vc_name = body.get("vc") or owner.current_vc or (owner.vcs[0].name if owner.vcs else None)
+        if not vc_name:
+            raise DomainError(
+                403, "You have no access yet: ask an administrator to add you to a virtual cluster"
+            )
+        vc = orm.Vc.find(session, vc_name)
+        if vc is None:
+            raise DomainError(404, "No such virtual cluster: {name}", name=vc_name)
+        if vc not in owner.vcs:
+            raise DomainError(403, "{user} is not a member of {vc}", user=owner.name, vc=vc_name)
+        device_type = body.get("device_type") or None
+        per_node = _whole(body.get("devices_per_node"), "devices_per_node", 0)
+        nodes = _whole(body.get("nodes"), "nodes", 1)
+        priority = _whole(body.get("priority"), "priority", 0)
+        if priority and not admin:
+            raise DomainError(403, "Only administrators may set a priority")
+        preemptible = body.get("preemptible", False)
+        if not isinstance(preemptible, bool):
+            raise DomainError(400, "'preemptible' must be true or false")
+        if per_node == 0:
+            device_type = None
+        return orm.Workload(
+            kind=kind,
+            name=name,
+            owner=owner.name,
+            vc=vc.name,
+            device_type=device_type,
+            nodes=nodes,
+            devices_per_node=per_node,
+            priority=priority,
+            preemptible=preemptible,
+            status=orm.QUEUED,
+            origin="hub" if trusted and body.get("origin") == "hub" else "service",
+            server_name=body.get("server_name", "") if trusted else "",
+            user_options=body.get("user_options") or {},
+            submit_time=self.clock(),
+        )
+
+    async def submit(
+        self,
+        body: dict[str, Any],
+        user: orm.User | None,
+        trusted: bool = False,
+        admin: bool = False,
+    ) -> tuple[int, Effects]:
+        """Validate, refuse what can never fit (400), queue, and run a pass at once."""
+        nodes = await self.nodes()
+        async with self.lock:
+            with self.sessions() as session:
+                if user is not None:
+                    user = session.merge(user)
+                workload = self.parse(session, user, body, trusted, admin)
+                vc = orm.Vc.find(session, workload.vc)
+                problem = never_fits(request_of(workload), nodes, to_scheduling(vc))
+                if problem is not None:
+                    raise DomainError(400, problem.message, **problem.params)
+                if body.get("server_name") and trusted:
+                    clash = session.scalar(
+                        select(orm.Workload).where(
+                            orm.Workload.owner == workload.owner,
+                            orm.Workload.server_name == workload.server_name,
+                            orm.Workload.status.in_(orm.LIVE_STATUSES),
+                        )
+                    )
+                    if clash is not None:
+                        # the same server asked again (a retried spawn): keep the first request
+                        return clash.id, Effects()
+                session.add(workload)
+                session.flush()
+                if not workload.server_name and workload.origin == "service":
+                    workload.server_name = f"{workload.kind}-{workload.id}"
+                effects = self._pass(session, nodes)
+                session.commit()
+                return workload.id, effects
+
+    # -- the pass --------------------------------------------------------------------------
+    async def run_pass(self) -> Effects:
+        nodes = await self.nodes()
+        async with self.lock:
+            with self.sessions() as session:
+                effects = self._pass(session, nodes)
+                session.commit()
+                return effects
+
+    def _pass(self, session: Session, nodes: Sequence[Node]) -> Effects:
+        now = self.clock()
+        effects = Effects()
+        vcs = [to_scheduling(vc) for vc in all_vcs(session)]
+        by_name = {vc.name: vc for vc in vcs}
+        active = list(
+            session.scalars(
+                select(orm.Workload).where(orm.Workload.status.in_(orm.ACTIVE_STATUSES))
+            )
+        )
+        queued = list(
+            session.scalars(select(orm.Workload).where(orm.Workload.status == orm.QUEUED))
+        )
+        by_id = {str(w.id): w for w in (*active, *queued)}
+        # V4: time limits first, so that what they free is scheduled in this pass
+        for wid in overdue([allocation_of(w) for w in active], by_name, now):
+            w = by_id[wid]
+            w.status = orm.STOPPING
+            hours = by_name[w.vc].max_hours if w.vc in by_name else None
+            w.reason = {**TIME_LIMIT, "params": {"hours": hours}}
+            effects.stop.append(w.id)
+        decision = schedule(
+            ClusterState(
+                nodes, vcs, [allocation_of(w) for w in active], [request_of(w) for w in queued]
+            ),
+            now,
+            self.policy,
+        )
+        for preempt in decision.preempted:
+            for victim in preempt.victims:
+                w = by_id[victim]
+                w.status, w.requeue, w.reason = orm.STOPPING, True, reason_dict(preempt.reason)
+                effects.stop.append(w.id)
+        for admit in decision.admitted:
+            w = by_id[admit.workload_id]
+            w.status, w.admitted_at = orm.SCHEDULING, now
+            w.reason = w.position = w.ahead = None
+            for node, ids in admit.placement.items():
+                for device_id in ids:
+                    w.devices.append(
+                        orm.DeviceAllocation(
+                            node=node, device_type=w.device_type, device_id=device_id
+                        )
+                    )
+            if w.origin == "service":
+                effects.start.append(w.id)
+        for q in decision.queued:
+            w = by_id[q.workload_id]
+            w.position, w.ahead, w.reason = q.position, q.ahead, reason_dict(q.reason)
+        session.flush()
+        return effects
+
+    # -- lifecycle events ------------------------------------------------------------------
+    async def release(
+        self, workload_id: int, status: str = orm.CLOSED, reason: dict[str, Any] | None = None
+    ) -> Effects:
+        """The workload's server is gone: free its devices (requeue a preempted one), then a pass."""
+        nodes = await self.nodes()
+        async with self.lock:
+            with self.sessions() as session:
+                w = session.get(orm.Workload, workload_id)
+                if w is None:
+                    raise DomainError(404, "No such workload: {id}", id=workload_id)
+                if w.status not in orm.TERMINAL_STATUSES:
+                    w.devices.clear()
+                    if w.requeue and w.status == orm.STOPPING:
+                        # preempted: back in the queue with its original submit time (V9)
+                        w.status, w.requeue, w.admitted_at = orm.QUEUED, False, None
+                        w.start_attempts = 0
+                    else:
+                        w.status, w.ended_at = status, self.clock()
+                        if reason is not None:
+                            w.reason = reason
+                    session.flush()
+                effects = self._pass(session, nodes)
+                session.commit()
+                return effects
+
+    async def mark(self, workload_id: int, status: str, **fields: Any) -> None:
+        async with self.lock:
+            with self.sessions() as session:
+                w = session.get(orm.Workload, workload_id)
+                if w is None:
+                    raise DomainError(404, "No such workload: {id}", id=workload_id)
+                w.status = status
+                for key, value in fields.items():
+                    setattr(w, key, value)
+                session.commit()
+
+    async def stop(self, workload_id: int) -> tuple[orm.Workload, bool]:
+        """A user's or admin's stop: a queued workload closes at once; an active one stops
+        (the caller stops the server; its spawner reports back and frees the devices)."""
+        async with self.lock:
+            with self.sessions() as session:
+                w = session.get(orm.Workload, workload_id)
+                if w is None:
+                    raise DomainError(404, "No such workload: {id}", id=workload_id)
+                needs_stop = w.status in orm.ACTIVE_STATUSES
+                if w.status == orm.QUEUED:
+                    w.status, w.ended_at = orm.CLOSED, self.clock()
+                    w.position = w.ahead = None
+                elif needs_stop:
+                    w.status, w.requeue = orm.STOPPING, False
+                session.commit()
+                return w, needs_stop
+
+    async def extend(self, workload_id: int, hours: float) -> orm.Workload:
+        """An admin gives a workload ``hours`` more run time (V4)."""
+        async with self.lock:
+            with self.sessions() as session:
+                w = session.get(orm.Workload, workload_id)
+                if w is None:
+                    raise DomainError(404, "No such workload: {id}", id=workload_id)
+                vc = orm.Vc.find(session, w.vc)
+                left = time_left(allocation_of(w), to_scheduling(vc) if vc else None, self.clock())
+                if left is None:
+                    raise DomainError(400, "This workload has no time limit to extend")
+                w.deadline = self.clock() + left + hours * 3600.0
+                session.commit()
+                return w
+
+
+def workload_model(w: orm.Workload, t, vc: orm.Vc | None, now: float) -> dict[str, Any]:
+    """The JSON of a workload; ``t`` translates its reason into the reader's language."""
+    reason = None
+    if w.reason:
+        reason = {
+            "code": w.reason.get("code"),
+            "text": t(w.reason["message"], **(w.reason.get("params") or {})),
+        }
+    left = None
+    if w.status in orm.ACTIVE_STATUSES:
+        left = time_left(allocation_of(w), to_scheduling(vc) if vc else None, now)
+    return {
+        "id": w.id,
+        "kind": w.kind,
+        "name": w.name,
+        "owner": w.owner,
+        "vc": w.vc,
+        "device_type": w.device_type,
+        "nodes": w.nodes,
+        "devices_per_node": w.devices_per_node,
+        "total_devices": w.nodes * w.devices_per_node,
+        "priority": w.priority,
+        "preemptible": w.preemptible,
+        "status": w.status,
+        "queue": {"position": w.position, "ahead": w.ahead, "reason": reason["text"]}
+        if w.status == orm.QUEUED and reason
+        else None,
+        "reason": reason,
+        "placement": {node: list(ids) for node, ids in w.placement.items()},
+        "server_name": w.server_name,
+        "origin": w.origin,
+        "submitted": w.submit_time,
+        "admitted": w.admitted_at,
+        "started": w.started_at,
+        "ended": w.ended_at,
+        #: seconds (V4); None = unlimited ("--")
+        "time_left": None if left is None else round(left),
+    }

@@ -1,0 +1,127 @@
+"""``/api/v1/workloads``: the allocation API, the single writer of device allocations.
+
+``POST`` answers 201 with the workload: ``queued`` (with ``queue``: position, ahead and
+reason) or admitted (``scheduling``, with its placement). A request that can never fit is
+refused at once (400). ``DELETE`` stops a workload and frees its devices.
+"""
+
+from sqlalchemy import select
+from tornado import web
+
+from .. import orm
+from ..admission import workload_model
+from ..permissions import ADMIN, USE, requires
+from .base import APIHandler
+
+EVENTS = {"started": orm.RUNNING, "stopped": orm.CLOSED, "failed": orm.FAILED}
+
+
+class WorkloadMixin:
+    def model(self, w: orm.Workload) -> dict:
+        return workload_model(w, self.t, orm.Vc.find(self.db, w.vc), self.ytung.admission.clock())
+
+    def find_workload(self, workload_id: str) -> orm.Workload:
+        w = self.db.get(orm.Workload, int(workload_id))
+        mine = (
+            self.platform_user is not None and w is not None and w.owner == self.platform_user.name
+        )
+        if w is None or not (mine or ADMIN in self.platform_permissions):
+            # another user's workload does not exist for you
+            raise web.HTTPError(404, self.t("No such workload: {id}", id=workload_id))
+        return w
+
+
+class WorkloadListHandler(WorkloadMixin, APIHandler):
+    @requires(USE)
+    async def get(self):
+        """Mine; admins see everybody's, filtered by ``owner``, ``vc``, ``kind``, ``status``."""
+        query = select(orm.Workload).order_by(orm.Workload.id.desc())
+        if ADMIN not in self.platform_permissions:
+            query = query.where(orm.Workload.owner == self.platform_user.name)
+        for key in ("owner", "vc", "kind", "status"):
+            value = self.get_argument(key, None)
+            if value:
+                query = query.where(getattr(orm.Workload, key) == value)
+        limit = min(int(self.get_argument("limit", "500")), 5000)
+        self.write_json([self.model(w) for w in self.db.scalars(query.limit(limit))])
+
+    @requires(USE)
+    async def post(self):
+        body = self.get_json_body()
+        wid, effects = await self.ytung.admission.submit(
+            body,
+            self.platform_user,
+            trusted=self.is_trusted_service,
+            admin=ADMIN in self.platform_permissions and not self.is_trusted_service,
+        )
+        await self.ytung.reconciler.apply(effects)
+        self.db.expire_all()
+        self.write_json(self.model(self.db.get(orm.Workload, wid)), status=201)
+
+
+class WorkloadHandler(WorkloadMixin, APIHandler):
+    @requires(USE)
+    async def get(self, workload_id):
+        self.write_json(self.model(self.find_workload(workload_id)))
+
+    @requires(USE)
+    async def delete(self, workload_id):
+        """Stop: queued → closed; active → the server is stopped and the devices freed."""
+        w = self.find_workload(workload_id)
+        admission = self.ytung.admission
+        w, needs_stop = await admission.stop(w.id)
+        if needs_stop:
+            await self.ytung.reconciler.apply_stop(w.owner, w.server_name)
+            await self.ytung.reconciler.apply(await admission.release(w.id, orm.CLOSED))
+        self.db.expire_all()
+        self.write_json(self.model(self.db.get(orm.Workload, w.id)))
+
+
+class WorkloadEventHandler(WorkloadMixin, APIHandler):
+    """What the spawners report: ``started``, ``stopped``, ``failed`` (service token only)."""
+
+    @requires(ADMIN)
+    async def post(self, workload_id):
+        if not self.is_trusted_service:
+            raise web.HTTPError(403, self.t("Only the hub's spawners report workload events"))
+        body = self.get_json_body()
+        event = body.get("event")
+        if event not in EVENTS:
+            raise web.HTTPError(
+                400, self.t("Unknown event; use one of {allowed}", allowed=", ".join(EVENTS))
+            )
+        w = self.find_workload(workload_id)
+        admission = self.ytung.admission
+        if event == "started":
+            if w.status == orm.SCHEDULING:
+                await admission.mark(w.id, orm.RUNNING, started_at=admission.clock())
+        else:
+            message = body.get("message")
+            reason = (
+                {"code": event, "message": "{message}", "params": {"message": str(message)[:2000]}}
+                if message
+                else None
+            )
+            await self.ytung.reconciler.apply(await admission.release(w.id, EVENTS[event], reason))
+        self.db.expire_all()
+        self.write_json(self.model(self.db.get(orm.Workload, w.id)))
+
+
+class WorkloadExtendHandler(WorkloadMixin, APIHandler):
+    @requires(ADMIN)
+    async def post(self, workload_id):
+        hours = self.get_json_body().get("hours")
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 8760:
+            raise web.HTTPError(400, self.t("'hours' must be a number between 0 and 8760"))
+        w = self.find_workload(workload_id)
+        await self.ytung.admission.extend(w.id, float(hours))
+        self.db.expire_all()
+        self.write_json(self.model(self.db.get(orm.Workload, w.id)))
+
+
+default_handlers = [
+    (r"/api/v1/workloads", WorkloadListHandler),
+    (r"/api/v1/workloads/(?P<workload_id>[0-9]+)", WorkloadHandler),
+    (r"/api/v1/workloads/(?P<workload_id>[0-9]+)/events", WorkloadEventHandler),
+    (r"/api/v1/workloads/(?P<workload_id>[0-9]+)/extend", WorkloadExtendHandler),
+]

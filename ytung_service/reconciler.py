@@ -1,0 +1,156 @@
+"""Keep allocations and what actually runs in agreement (after any crash, in both directions).
+
+Every ``interval`` seconds, and after events, the reconciler compares the workloads that hold
+devices with the hub's list of servers:
+
+- admitted, but no server (a hub restart lost a pending spawn, or the service created it):
+  start the server, at most ``max_start_attempts`` times, then mark it ``error``;
+- running or stopping, but the server is gone: free its devices (requeue if preempted);
+- a ready server whose workload is over or unknown: stop it;
+- admitted and the server is ready: ``running``.
+
+Then it runs a scheduling pass and applies what it says (start admitted servers, stop
+preempted or overdue ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy import select
+
+from . import orm
+from .admission import Admission, Effects
+from .hub import HubClient, HubError
+from .i18n import N_
+
+log = logging.getLogger("ytung.reconciler")
+
+SERVER_GONE = {"code": "server_gone", "message": N_("The server stopped"), "params": {}}
+START_FAILED = {
+    "code": "start_failed",
+    "message": N_("The server could not be started after {attempts} attempts"),
+}
+
+
+class Reconciler:
+    def __init__(
+        self,
+        admission: Admission,
+        hub: HubClient,
+        interval: float = 5.0,
+        grace: float = 30.0,
+        max_start_attempts: int = 3,
+    ):
+        self.admission = admission
+        self.hub = hub
+        self.interval = interval
+        self.grace = grace
+        self.max_start_attempts = max_start_attempts
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Reconcile soon (after a submit or a release) instead of at the next tick."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.once()
+            except Exception:
+                log.exception("reconcile failed; retrying in %.0fs", self.interval)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def once(self) -> None:
+        if self.hub.configured:
+            await self.repair(await self.hub.servers())
+        await self.apply(await self.admission.run_pass())
+
+    async def repair(self, servers: dict[tuple[str, str], dict]) -> None:
+        now = time.time()
+        with self.admission.sessions() as session:
+            active = list(
+                session.scalars(
+                    select(orm.Workload).where(orm.Workload.status.in_(orm.ACTIVE_STATUSES))
+                )
+            )
+            session.expunge_all()
+        wanted = set()
+        for w in active:
+            key = (w.owner, w.server_name)
+            wanted.add(key)
+            server = servers.get(key)
+            if server is not None:
+                if server.get("ready") and w.status == orm.SCHEDULING:
+                    await self.admission.mark(w.id, orm.RUNNING, started_at=now)
+                continue
+            if w.status == orm.SCHEDULING:
+                admitted = w.admitted_at or w.submit_time
+                if w.origin == "service" or now - admitted > self.grace:
+                    await self._start(w.id, w.owner, w.server_name, w.start_attempts)
+            else:
+                log.info("server of %s is gone: freeing its devices", w)
+                await self.apply(await self.admission.release(w.id, orm.CLOSED, SERVER_GONE))
+        for (user, name), server in servers.items():
+            if (user, name) in wanted or not server.get("ready"):
+                continue
+            if self._managed(user, name):
+                log.warning("server %s/%s runs without devices allocated: stopping it", user, name)
+                await self._stop(user, name)
+
+    def _managed(self, user: str, name: str) -> bool:
+        """A server that a (now finished) workload ran in, so it must not run on."""
+        with self.admission.sessions() as session:
+            return (
+                session.scalar(
+                    select(orm.Workload.id).where(
+                        orm.Workload.owner == user, orm.Workload.server_name == name
+                    )
+                )
+                is not None
+            )
+
+    async def _start(self, wid: int, user: str, name: str, attempts: int) -> None:
+        if attempts >= self.max_start_attempts:
+            failed = {**START_FAILED, "params": {"attempts": attempts}}
+            await self.apply(await self.admission.release(wid, orm.ERROR, failed))
+            return
+        await self.admission.mark(wid, orm.SCHEDULING, start_attempts=attempts + 1)
+        try:
+            await self.hub.start_server(user, name, {"ytung_workload": wid})
+        except HubError as e:
+            log.warning("could not start workload %s: %s", wid, e)
+
+    async def apply_stop(self, user: str, name: str) -> None:
+        """Stop one server now (a user's or admin's stop)."""
+        await self._stop(user, name)
+
+    async def _stop(self, user: str, name: str) -> None:
+        try:
+            await self.hub.stop_server(user, name)
+        except HubError as e:
+            log.warning("could not stop %s/%s: %s", user, name, e)
+
+    async def apply(self, effects: Effects) -> None:
+        if effects.start or effects.stop:
+            self.wake()
+        if not (effects.start or effects.stop) or not self.hub.configured:
+            return
+        with self.admission.sessions() as session:
+            rows = {
+                w.id: (w.owner, w.server_name, w.start_attempts)
+                for w in session.scalars(
+                    select(orm.Workload).where(orm.Workload.id.in_(effects.start + effects.stop))
+                )
+            }
+        for wid in effects.stop:
+            user, name, _ = rows[wid]
+            await self._stop(user, name)
+        for wid in effects.start:
+            await self._start(wid, *rows[wid])
