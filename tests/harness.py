@@ -79,6 +79,14 @@ class RunningPlatform:
             time.sleep(0.3)
         raise TimeoutError(f"platform did not come up:\n{self.log_tail()}")
 
+    def kill9(self) -> None:
+        """``kill -9`` the hub and everything in its process group (the service, the proxy);
+        single-user servers run in sessions of their own and survive, as in a real crash."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+        self.proc = None
+
     def stop(self) -> None:
         if self.proc is None:
             return

@@ -292,9 +292,10 @@ class Admission:
                         w.status, w.requeue, w.admitted_at = orm.QUEUED, False, None
                         w.start_attempts = 0
                     else:
-                        w.status, w.ended_at = status, self.clock()
-                        if reason is not None:
+                        # why it was stopped (time limit, preemption) outlives how it ended
+                        if reason is not None and not (w.status == orm.STOPPING and w.reason):
                             w.reason = reason
+                        w.status, w.ended_at = status, self.clock()
                     session.flush()
                 effects = self._pass(session, nodes)
                 session.commit()

@@ -139,12 +139,27 @@ class YtungService(Application):
         return os.environ.get("YTUNG_SIMULATED_DEVICES", "")
 
     reconcile_interval = Float(
-        5.0,
         help="""Seconds between two reconciliations of allocations with the hub's servers.
 
-        Example: ``c.YtungService.reconcile_interval = 10``
+        Example: ``c.YtungService.reconcile_interval = 10``. Default: ``$YTUNG_RECONCILE_INTERVAL`` or 5.
         """,
     ).tag(config=True)
+
+    @default("reconcile_interval")
+    def _reconcile_interval_default(self):
+        return float(os.environ.get("YTUNG_RECONCILE_INTERVAL") or 5)
+
+    reconcile_grace = Float(
+        help="""Seconds an admitted hub spawn may go without a server before the service starts
+        it itself (a hub restart lost the pending spawn).
+
+        Example: ``c.YtungService.reconcile_grace = 60``. Default: ``$YTUNG_RECONCILE_GRACE`` or 30.
+        """,
+    ).tag(config=True)
+
+    @default("reconcile_grace")
+    def _reconcile_grace_default(self):
+        return float(os.environ.get("YTUNG_RECONCILE_GRACE") or 30)
 
     reserve_after = Float(
         600.0,
@@ -178,7 +193,12 @@ class YtungService(Application):
         self.admission = Admission(
             self.session, self.nodes, Policy(reserve_after=self.reserve_after)
         )
-        self.reconciler = Reconciler(self.admission, HubClient(), interval=self.reconcile_interval)
+        self.reconciler = Reconciler(
+            self.admission,
+            HubClient(),
+            interval=self.reconcile_interval,
+            grace=self.reconcile_grace,
+        )
         self.tornado_app = self.make_app()
 
     async def nodes(self):

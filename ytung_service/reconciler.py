@@ -50,6 +50,7 @@ class Reconciler:
         self.grace = grace
         self.max_start_attempts = max_start_attempts
         self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
 
     def wake(self) -> None:
         """Reconcile soon (after a submit or a release) instead of at the next tick."""
@@ -149,8 +150,15 @@ class Reconciler:
                     select(orm.Workload).where(orm.Workload.id.in_(effects.start + effects.stop))
                 )
             }
+        # the hub answers a start or stop only once it is done (or after ~10 s):
+        # run them beside the request that caused them, not inside it
         for wid in effects.stop:
             user, name, _ = rows[wid]
-            await self._stop(user, name)
+            self._background(self._stop(user, name))
         for wid in effects.start:
-            await self._start(wid, *rows[wid])
+            self._background(self._start(wid, *rows[wid]))
+
+    def _background(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

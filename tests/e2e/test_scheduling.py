@@ -11,14 +11,17 @@ pytestmark = pytest.mark.slow
 
 PASSWORD = "Secret-pass-42"
 GPU, NPU = "nvidia_gpu_amd64", "huawei_npu_arm64"
-DEVICES = "gpu-node-1:nvidia_gpu_amd64=2;npu-node-1:huawei_npu_arm64=8"
+DEVICES = (
+    "gpu-node-1:nvidia_gpu_amd64=2;npu-node-1:huawei_npu_arm64=8;npu-node-2:huawei_npu_arm64=8"
+)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A platform whose local runtime has 2 simulated GPUs and 8 NPUs."""
+    """A platform whose local runtime has 2 simulated GPUs and 2 nodes of 8 NPUs."""
     p = RunningPlatform(
-        tmp_path_factory.mktemp("cluster"), extra_env={"YTUNG_SIMULATED_DEVICES": DEVICES}
+        tmp_path_factory.mktemp("cluster"),
+        extra_env={"YTUNG_SIMULATED_DEVICES": DEVICES, "YTUNG_RECONCILE_INTERVAL": "1"},
     )
     p.start()
     try:
@@ -56,8 +59,8 @@ def users(cluster, admin):
 
 def test_devices_are_listed(cluster, admin):
     devices = cluster.api("GET", "devices", admin).json()
-    assert devices["capacity"] == {GPU: 2, NPU: 8}
-    assert {n["name"] for n in devices["nodes"]} == {"gpu-node-1", "npu-node-1"}
+    assert devices["capacity"] == {GPU: 2, NPU: 16}
+    assert {n["name"] for n in devices["nodes"]} == {"gpu-node-1", "npu-node-1", "npu-node-2"}
 
 
 @pytest.mark.parametrize(
@@ -67,7 +70,9 @@ def test_devices_are_listed(cluster, admin):
         ({"device_type": NPU, "devices_per_node": 5}, 400, "1, 2, 4, 8"),
         ({"device_type": GPU, "devices_per_node": 9}, 400, "between 0 and 8"),
         ({"device_type": GPU, "devices_per_node": 2}, 400, "at most 1"),
-        ({"device_type": NPU, "devices_per_node": 8, "nodes": 2}, 400, "nodes"),
+        ({"device_type": NPU, "devices_per_node": 8, "nodes": 3}, 400, "nodes"),
+        ({"device_type": NPU, "devices_per_node": 8, "nodes": 2}, 400, "quota of 8"),
+        ({"device_type": NPU, "devices_per_node": 4, "nodes": 2}, 400, "8 NPUs per node"),
         ({"device_type": GPU, "devices_per_node": -1}, 400, ""),
         ({"device_type": GPU, "devices_per_node": "two"}, 400, "whole number"),
         ({"device_type": "tpu", "devices_per_node": 1}, 400, "Unknown device type"),
@@ -195,3 +200,98 @@ def test_other_users_workloads_are_invisible(cluster, users):
     assert cluster.api("GET", f"workloads/{w['id']}", users["u3"]).status_code == 404
     assert cluster.api("DELETE", f"workloads/{w['id']}", users["u3"]).status_code == 404
     assert _workload_of(cluster, users["u3"], "u2") is None
+
+
+def test_concurrent_submissions_never_oversubscribe(cluster, admin, users):
+    """100 requests at once against the running service: admitted NPUs never exceed the quota."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    r = cluster.api("POST", "vcs", admin, json={"name": "burst", "quota": {NPU: 8}})
+    assert r.status_code == 201, r.text
+    members = ["u1", "u2", "u3"]
+    for name in members:
+        assert cluster.api("POST", "vcs/burst/members", admin, json={"user": name}).ok
+
+    def submit(i):
+        user = members[i % 3]
+        body = {"vc": "burst", "name": f"burst{i}", "device_type": NPU, "devices_per_node": 2}
+        return cluster.api("POST", "workloads", users[user], json=body)
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(submit, range(100)))
+    assert all(a.status_code == 201 for a in answers), {a.status_code for a in answers}
+    created = [a.json() for a in answers]
+    admitted = [w for w in created if w["status"] != "queued"]
+    assert len(admitted) == 4
+    # every queued one knows its place: positions 1..96, each once
+    queued = [w for w in created if w["status"] == "queued"]
+    ids = [w["id"] for w in queued]
+    positions = sorted(
+        cluster.api("GET", f"workloads/{i}", admin).json()["queue"]["position"] for i in ids
+    )
+    assert positions == list(range(1, 97))
+    devices = cluster.api("GET", "devices", admin).json()
+    burst = {w["id"] for w in admitted}
+    holders = [
+        d["held_by"]["workload"]
+        for n in devices["nodes"]
+        for d in n["devices"]
+        if d["held_by"] and d["held_by"]["workload"] in burst
+    ]
+    assert len(holders) == 8 and set(holders) == burst
+    # and every pair sits inside one NPU group (0-3 or 4-7) of one node
+    for w in admitted:
+        [(node, ids_)] = w["placement"].items()
+        assert len(ids_) == 2 and ids_[0] // 4 == ids_[1] // 4
+
+    # clean up: the queue first (so nothing else is admitted), then the running ones
+    for i in ids:
+        assert cluster.api("DELETE", f"workloads/{i}", admin).json()["status"] == "closed"
+    for w in admitted:
+        assert cluster.api("DELETE", f"workloads/{w['id']}", admin).json()["status"] == "closed"
+    devices = cluster.api("GET", "devices", admin).json()
+    assert not [
+        d
+        for n in devices["nodes"]
+        for d in n["devices"]
+        if d["held_by"] and d["held_by"]["workload"] in burst
+    ]
+
+
+def test_time_limit_stops_the_workload_and_admin_can_extend(cluster, admin, users):
+    """V4: remaining run time on every workload; stopped when it runs out; admins extend."""
+    r = cluster.api("POST", "vcs", admin, json={"name": "short", "max_hours": 0.002})
+    assert r.status_code == 201, r.text
+    for name in ("u1", "u2"):
+        assert cluster.api("POST", "vcs/short/members", admin, json={"user": name}).ok
+    w1 = cluster.api("POST", "workloads", users["u1"], json={"vc": "short", "name": "brief"}).json()
+    w2 = cluster.api("POST", "workloads", users["u2"], json={"vc": "short", "name": "kept"}).json()
+    assert w1["status"] in ("scheduling", "running") and 0 < w1["time_left"] <= 8, w1
+    assert (
+        cluster.api(
+            "POST", f"workloads/{w2['id']}/extend", users["u2"], json={"hours": 1}
+        ).status_code
+        == 403
+    )
+    r = cluster.api("POST", f"workloads/{w2['id']}/extend", admin, json={"hours": 1})
+    assert r.status_code == 200 and r.json()["time_left"] > 3600
+    assert (
+        cluster.api("POST", f"workloads/{w2['id']}/extend", admin, json={"hours": -1}).status_code
+        == 400
+    )
+
+    def ended():
+        w = cluster.api("GET", f"workloads/{w1['id']}", users["u1"]).json()
+        return w if w["status"] == "closed" else None
+
+    w = _wait(ended, timeout=60, what="time limit")
+    assert w["reason"]["code"] == "time_limit" and "0.002" in w["reason"]["text"]
+    assert cluster.api("GET", f"workloads/{w2['id']}", users["u2"]).json()["status"] in (
+        "scheduling",
+        "running",
+    )
+    assert cluster.api("DELETE", f"workloads/{w2['id']}", users["u2"]).json()["status"] == "closed"
+    # with no limit, the remaining time is "--" (null)
+    r = cluster.api("POST", "workloads", users["u1"], json={"vc": "vision", "name": "free"}).json()
+    assert r["time_left"] is not None  # vision has max_hours 24
+    cluster.api("DELETE", f"workloads/{r['id']}", users["u1"])

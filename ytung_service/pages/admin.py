@@ -1,43 +1,381 @@
-"""The admin area (``/services/ytung/admin/``): console, users, VCs and their members.
+"""The admin area (``/services/ytung/admin/``): console, virtual clusters and their members, users.
 
 Linked from the hub's navigation bar (``hub_config/templates/page.html``) for admins only;
-anyone else gets a 403 page.
+anyone else gets a 403 page. The pages call the same domain functions as the REST API
+(:mod:`ytung_service.vcs`, :mod:`ytung_service.accounts`) and hold the admission lock around
+VC writes like it does, so a form cannot oversubscribe the cluster either (SPEC V1, V2, A6).
+
+Routes (under the service prefix)::
+
+    GET       admin/                          console: counts, VCs, add a user to a VC
+    POST      admin/members                   the console's "add a user to a VC" form
+    GET       admin/users                     users
+    GET       admin/vcs                       VCs with quotas and usage, the cluster's devices
+    GET/POST  admin/vcs/new                   create a VC
+    GET/POST  admin/vcs/<name>/edit           edit a VC (409 with the blocking workloads)
+    POST      admin/vcs/<name>/delete         delete a VC (409 with the blocking workloads)
+    GET/POST  admin/vcs/<name>/members        members; POST adds one
+    POST      admin/vcs/<name>/members/<user>/remove
 """
 
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import select
 from tornado import web
 
-from .. import accounts, orm
+from .. import accounts, orm, vcs
 from ..errors import DomainError
+from ..i18n import N_
 from ..permissions import ADMIN, requires
+from ..scheduling import DEVICE_TYPES, Node, capacity, unassigned
 from .base import PageHandler
+
+#: how the pages name a workload's status (the manual's words in zh_CN)
+STATUS_LABELS = {
+    orm.QUEUED: N_("Queued"),
+    orm.SCHEDULING: N_("Scheduling"),
+    orm.RUNNING: N_("Running"),
+    orm.STOPPING: N_("Stopping"),
+}
+
+
+def device_types(nodes: Iterable[Node], quota_types: Iterable[str] = ()) -> list[str]:
+    """The device types a VC page shows: those the cluster has, and any a VC still has quota of."""
+    present = set(capacity(nodes)) | set(quota_types)
+    known = [t for t in DEVICE_TYPES if t in present]
+    return known + sorted(present - set(known))
+
+
+def hours_text(hours: float | None) -> str:
+    """``24.0`` → ``24``, ``1.5`` → ``1.5``; unlimited is ``--`` (as in the manual)."""
+    return "--" if hours is None else f"{hours:g}"
+
+
+def _number(text: str) -> int | float | str | None:
+    """A form field as a number; None when empty; the text itself when it is not a number."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
+
+
+@dataclass
+class VcForm:
+    """The create/edit form as the admin typed it (strings), so a refusal re-renders it as is."""
+
+    name: str = ""
+    description: str = ""
+    quota: dict[str, str] = field(default_factory=dict)
+    user_max: dict[str, str] = field(default_factory=dict)
+    max_hours: str = ""
+
+    @classmethod
+    def of_vc(cls, vc: orm.Vc) -> VcForm:
+        return cls(
+            name=vc.name,
+            description=vc.description or "",
+            quota={q.device_type: str(q.quota) for q in vc.quotas},
+            user_max={q.device_type: str(q.user_max) for q in vc.quotas if q.user_max is not None},
+            max_hours="" if vc.max_hours is None else hours_text(vc.max_hours),
+        )
+
+    @classmethod
+    def of_arguments(cls, argument, types: Sequence[str]) -> VcForm:
+        """From ``argument(key, default)`` (the handler's ``get_body_argument``)."""
+        return cls(
+            name=argument("name", "").strip(),
+            description=argument("description", "").strip(),
+            quota={t: argument(f"quota_{t}", "").strip() for t in types},
+            user_max={t: argument(f"user_max_{t}", "").strip() for t in types},
+            max_hours=argument("max_hours", "").strip(),
+        )
+
+    def body(self, types: Sequence[str], t, creating: bool) -> dict[str, Any]:
+        """The JSON body the domain takes (as the REST API would get it).
+
+        Empty quota is 0, empty per-user max is no cap, empty max hours is unlimited. Text
+        that is no number is refused here, naming the field; ranges are the domain's to check.
+        """
+
+        def whole(value, label: str):
+            if isinstance(value, str):
+                raise DomainError(
+                    400, "{what} must be a whole number; got {value}", what=label, value=value
+                )
+            return value
+
+        body: dict[str, Any] = {"description": self.description, "quota": {}, "user_max": {}}
+        if creating:
+            body["name"] = self.name
+        for device_type in types:
+            quota = _number(self.quota.get(device_type, ""))
+            label = f"{t('Quota')} ({device_type})"
+            body["quota"][device_type] = 0 if quota is None else whole(quota, label)
+            cap = _number(self.user_max.get(device_type, ""))
+            label = f"{t('Per-user max')} ({device_type})"
+            body["user_max"][device_type] = None if cap is None else whole(cap, label)
+        hours = _number(self.max_hours)
+        if isinstance(hours, str):
+            raise DomainError(
+                400, "{what} must be a number; got {value}", what=t("Max hours"), value=hours
+            )
+        body["max_hours"] = hours
+        return body
+
+
+def device_rows(nodes: Sequence[Node], all_vcs: Sequence[orm.Vc]) -> list[dict[str, Any]]:
+    """Per device type: the cluster's capacity and what no VC quota covers yet."""
+    have = capacity(nodes)
+    left = unassigned(nodes, [vcs.to_scheduling(vc) for vc in all_vcs])
+    types = device_types(nodes, (q.device_type for vc in all_vcs for q in vc.quotas))
+    return [
+        {"device_type": t, "capacity": have.get(t, 0), "unassigned": max(0, left.get(t, 0))}
+        for t in types
+    ]
 
 
 class AdminPage(PageHandler):
-    def back(self, message: str = "", error: str = "") -> None:
+    #: the tab of the admin nav this page belongs to
+    tab = "console"
+
+    def admin_url(self, *parts: str, message: str = "", error: str = "") -> str:
         query = {k: v for k, v in (("msg", message), ("error", error)) if v}
-        self.redirect(self.page_url("admin/") + ("?" + urlencode(query) if query else ""))
+        url = self.page_url("admin", *parts)
+        if not parts:
+            url += "/"
+        return url + ("?" + urlencode(query) if query else "")
+
+    def render_admin(self, template: str, status: int = 200, **ns) -> None:
+        ns.setdefault("message", self.get_argument("msg", ""))
+        ns.setdefault("error", self.get_argument("error", ""))
+        self.render_page(
+            template,
+            status=status,
+            tab=self.tab,
+            status_labels=STATUS_LABELS,
+            hours_text=hours_text,
+            **ns,
+        )
+
+    def error_text(self, e: DomainError) -> str:
+        return self.t(e.message, **e.params)
+
+    def blocking_workloads(self, e: DomainError) -> list[orm.Workload]:
+        """The workloads a 409 names, for the table under the message."""
+        ids = [w["id"] for w in e.extra.get("workloads", [])]
+        found = {
+            w.id: w for w in self.db.scalars(select(orm.Workload).where(orm.Workload.id.in_(ids)))
+        }
+        return [found[i] for i in ids if i in found]
+
+    def all_users(self) -> list[orm.User]:
+        return list(self.db.scalars(select(orm.User).order_by(orm.User.name)))
 
 
 class AdminHomeHandler(AdminPage):
     @web.authenticated
     @requires(ADMIN)
     async def get(self):
-        users = self.db.scalars(select(orm.User).order_by(orm.User.name)).all()
-        vcs = self.db.scalars(select(orm.Vc).order_by(orm.Vc.name)).all()
-        self.render_page(
+        users = self.all_users()
+        self.render_admin(
             "admin.html",
             counts=accounts.counts(self.db),
+            waiting=[u for u in users if not u.vcs],
             users=users,
-            vcs=vcs,
-            message=self.get_argument("msg", ""),
-            error=self.get_argument("error", ""),
+            vcs=vcs.all_vcs(self.db),
         )
 
 
+class AdminMemberShortcutHandler(AdminPage):
+    """The console's "add a user to a virtual cluster" (the step every sign-up waits for, A1)."""
+
+    @web.authenticated
+    @requires(ADMIN)
+    async def post(self):
+        username = self.get_body_argument("user", "").strip()
+        name = self.get_body_argument("vc", "").strip()
+        try:
+            vc = accounts.get_vc(self.db, name)
+            accounts.add_member(self.db, vc, username)
+            self.db.commit()
+        except DomainError as e:
+            self.db.rollback()
+            return self.redirect(self.admin_url(error=self.error_text(e)))
+        message = self.t("Added {user} to {vc}", user=username, vc=name)
+        self.redirect(self.admin_url("vcs", name, "members", message=message))
+
+
+class AdminUsersHandler(AdminPage):
+    tab = "users"
+
+    @web.authenticated
+    @requires(ADMIN)
+    async def get(self):
+        self.render_admin("admin_users.html", users=self.all_users())
+
+
+class AdminVcListHandler(AdminPage):
+    tab = "vcs"
+
+    async def render_list(self, status: int = 200, **ns) -> None:
+        nodes = await self.ytung.nodes()
+        found = vcs.all_vcs(self.db)
+        self.render_admin(
+            "admin_vcs.html",
+            status=status,
+            vcs=[vcs.vc_model(self.db, vc, self.t) for vc in found],
+            types=device_types(nodes, (q.device_type for vc in found for q in vc.quotas)),
+            devices=device_rows(nodes, found),
+            **ns,
+        )
+
+    @web.authenticated
+    @requires(ADMIN)
+    async def get(self):
+        await self.render_list()
+
+
+class AdminVcFormHandler(AdminPage):
+    """``new`` and ``<name>/edit``: one form, prefilled when editing."""
+
+    tab = "vcs"
+
+    async def render_form(
+        self,
+        vc: orm.Vc | None,
+        form: VcForm,
+        status: int = 200,
+        error: DomainError | None = None,
+        nodes: Sequence[Node] | None = None,
+    ) -> None:
+        if nodes is None:
+            nodes = await self.ytung.nodes()
+        found = vcs.all_vcs(self.db)
+        own = {q.device_type: q.quota for q in vc.quotas} if vc is not None else {}
+        types = self.form_types(nodes, vc)
+        rows = [row for row in device_rows(nodes, found) if row["device_type"] in types]
+        for row in rows:
+            # what the quota may grow to: the unassigned devices plus what this VC has now
+            row["own"] = own.get(row["device_type"], 0)
+            row["max"] = row["own"] + row["unassigned"]
+        self.render_admin(
+            "admin_vc_form.html",
+            status=status,
+            vc=vc,
+            form=form,
+            devices=rows,
+            message="",
+            error=self.error_text(error) if error else "",
+            blocking=self.blocking_workloads(error) if error else [],
+        )
+
+    def form_types(self, nodes: Sequence[Node], vc: orm.Vc | None) -> list[str]:
+        return device_types(nodes, (q.device_type for q in vc.quotas) if vc else ())
+
+
+class AdminVcNewHandler(AdminVcFormHandler):
+    @web.authenticated
+    @requires(ADMIN)
+    async def get(self):
+        await self.render_form(None, VcForm())
+
+    @web.authenticated
+    @requires(ADMIN)
+    async def post(self):
+        nodes = await self.ytung.nodes()
+        form = VcForm.of_arguments(self.get_body_argument, self.form_types(nodes, None))
+        try:
+            body = form.body(self.form_types(nodes, None), self.t, creating=True)
+            async with self.ytung.admission.lock:
+                vc = vcs.create_vc(self.db, nodes, body)
+                self.db.commit()
+        except DomainError as e:
+            self.db.rollback()
+            return await self.render_form(None, form, e.status, e, nodes)
+        message = self.t("Created virtual cluster {name}", name=vc.name)
+        self.redirect(self.admin_url("vcs", message=message))
+
+
+class AdminVcEditHandler(AdminVcFormHandler):
+    @web.authenticated
+    @requires(ADMIN)
+    async def get(self, name):
+        vc = accounts.get_vc(self.db, name)
+        await self.render_form(vc, VcForm.of_vc(vc))
+
+    @web.authenticated
+    @requires(ADMIN)
+    async def post(self, name):
+        vc = accounts.get_vc(self.db, name)
+        nodes = await self.ytung.nodes()
+        types = self.form_types(nodes, vc)
+        form = VcForm.of_arguments(self.get_body_argument, types)
+        form.name = vc.name
+        try:
+            body = form.body(types, self.t, creating=False)
+            async with self.ytung.admission.lock:
+                vcs.update_vc(self.db, nodes, vc, body)
+                self.db.commit()
+        except DomainError as e:
+            self.db.rollback()
+            return await self.render_form(vc, form, e.status, e, nodes)
+        # a VC that grew may admit queued work at once
+        self.ytung.reconciler.wake()
+        message = self.t("Saved virtual cluster {name}", name=name)
+        self.redirect(self.admin_url("vcs", message=message))
+
+
+class AdminVcDeleteHandler(AdminVcListHandler):
+    @web.authenticated
+    @requires(ADMIN)
+    async def post(self, name):
+        vc = accounts.get_vc(self.db, name)
+        try:
+            async with self.ytung.admission.lock:
+                vcs.delete_vc(self.db, vc)
+                self.db.commit()
+        except DomainError as e:
+            self.db.rollback()
+            return await self.render_list(
+                e.status,
+                message="",
+                error=self.error_text(e),
+                blocking=self.blocking_workloads(e),
+            )
+        message = self.t("Deleted virtual cluster {name}", name=name)
+        self.redirect(self.admin_url("vcs", message=message))
+
+
 class AdminVcMembersHandler(AdminPage):
+    tab = "vcs"
+
+    @web.authenticated
+    @requires(ADMIN)
+    async def get(self, name):
+        vc = accounts.get_vc(self.db, name)
+        members = sorted(vc.members, key=lambda m: m.user.name)
+        present = {m.user.name for m in members}
+        self.render_admin(
+            "admin_vc_members.html",
+            vc=vc,
+            members=members,
+            candidates=[u for u in self.all_users() if u.name not in present],
+        )
+
     @web.authenticated
     @requires(ADMIN)
     async def post(self, name):
@@ -48,8 +386,9 @@ class AdminVcMembersHandler(AdminPage):
             self.db.commit()
         except DomainError as e:
             self.db.rollback()
-            return self.back(error=self.t(e.message, **e.params))
-        self.back(self.t("Added {user} to {vc}", user=username, vc=name))
+            return self.redirect(self.admin_url("vcs", name, "members", error=self.error_text(e)))
+        message = self.t("Added {user} to {vc}", user=username, vc=name)
+        self.redirect(self.admin_url("vcs", name, "members", message=message))
 
 
 class AdminVcMemberRemoveHandler(AdminPage):
@@ -62,12 +401,19 @@ class AdminVcMemberRemoveHandler(AdminPage):
             self.db.commit()
         except DomainError as e:
             self.db.rollback()
-            return self.back(error=self.t(e.message, **e.params))
-        self.back(self.t("Removed {user} from {vc}", user=user, vc=name))
+            return self.redirect(self.admin_url("vcs", name, "members", error=self.error_text(e)))
+        message = self.t("Removed {user} from {vc}", user=user, vc=name)
+        self.redirect(self.admin_url("vcs", name, "members", message=message))
 
 
 default_handlers = [
     (r"/admin/?", AdminHomeHandler),
+    (r"/admin/members", AdminMemberShortcutHandler),
+    (r"/admin/users", AdminUsersHandler),
+    (r"/admin/vcs/?", AdminVcListHandler),
+    (r"/admin/vcs/new", AdminVcNewHandler),
+    (r"/admin/vcs/(?P<name>[^/]+)/edit", AdminVcEditHandler),
+    (r"/admin/vcs/(?P<name>[^/]+)/delete", AdminVcDeleteHandler),
     (r"/admin/vcs/(?P<name>[^/]+)/members", AdminVcMembersHandler),
     (r"/admin/vcs/(?P<name>[^/]+)/members/(?P<user>[^/]+)/remove", AdminVcMemberRemoveHandler),
 ]
