@@ -35,12 +35,8 @@ def db(db_url):
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory):
-    p = RunningPlatform(tmp_path_factory.mktemp("platform"))
-    p.start()
-    try:
+    with RunningPlatform.running(tmp_path_factory.mktemp("platform")) as p:
         yield p
-    finally:
-        p.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ form and get hub tokens the way a user would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -78,6 +79,16 @@ class RunningPlatform:
                 pass
             time.sleep(0.3)
         raise TimeoutError(f"platform did not come up:\n{self.log_tail()}")
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, data_dir: Path, **extra_env: str):
+        """A started platform for a ``with`` block (or a fixture), stopped afterwards."""
+        platform = cls(data_dir, extra_env=extra_env).start()
+        try:
+            yield platform
+        finally:
+            platform.stop()
 
     def kill9(self) -> None:
         """``kill -9`` the hub and everything in its process group (the service, the proxy);

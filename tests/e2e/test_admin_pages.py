@@ -85,14 +85,10 @@ def parse(html: str) -> Element:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A platform whose local runtime has 8 simulated GPUs and 8 NPUs (one broken)."""
-    p = RunningPlatform(
-        tmp_path_factory.mktemp("admin-pages"), extra_env={"YTUNG_SIMULATED_DEVICES": DEVICES}
-    )
-    p.start()
-    try:
+    with RunningPlatform.running(
+        tmp_path_factory.mktemp("admin-pages"), YTUNG_SIMULATED_DEVICES=DEVICES
+    ) as p:
         yield p
-    finally:
-        p.stop()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import time
 import pytest
 import requests
 
-from tests.harness import RunningPlatform, execute_in_kernel
+from tests.harness import ADMIN_PASSWORD, RunningPlatform, execute_in_kernel
 
 pytestmark = pytest.mark.slow
 
@@ -19,21 +19,16 @@ DEVICES = (
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A platform whose local runtime has 2 simulated GPUs and 2 nodes of 8 NPUs."""
-    p = RunningPlatform(
+    with RunningPlatform.running(
         tmp_path_factory.mktemp("cluster"),
-        extra_env={"YTUNG_SIMULATED_DEVICES": DEVICES, "YTUNG_RECONCILE_INTERVAL": "1"},
-    )
-    p.start()
-    try:
+        YTUNG_SIMULATED_DEVICES=DEVICES,
+        YTUNG_RECONCILE_INTERVAL="1",
+    ) as p:
         yield p
-    finally:
-        p.stop()
 
 
 @pytest.fixture(scope="module")
 def admin(cluster):
-    from tests.harness import ADMIN_PASSWORD
-
     return cluster.token("admin", ADMIN_PASSWORD)
 
 
