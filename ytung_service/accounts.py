@@ -50,11 +50,17 @@ def permissions_of(user: orm.User, hub_admin: bool = False) -> set[str]:
     return perms
 
 
-def vc_model(vc: orm.Vc) -> dict[str, Any]:
-    return {"name": vc.name, "description": vc.description, "created": iso(vc.created)}
+def _same(message: str, **params: Any) -> str:
+    return message
 
 
-def user_model(user: orm.User, hub_admin: bool = False) -> dict[str, Any]:
+def vc_model(vc: orm.Vc, t=_same) -> dict[str, Any]:
+    description = t(vc.description) if vc.description else ""
+    return {"name": vc.name, "description": description, "created": iso(vc.created)}
+
+
+def user_model(user: orm.User, hub_admin: bool = False, t=_same) -> dict[str, Any]:
+    """The JSON of a user; ``t`` translates role labels and descriptions for the reader."""
     perms = permissions_of(user, hub_admin)
     return {
         "name": user.name,
@@ -62,9 +68,12 @@ def user_model(user: orm.User, hub_admin: bool = False) -> dict[str, Any]:
         "phone": user.phone,
         "email": user.email,
         "admin": ADMIN in perms,
-        "roles": [{"name": r.name, "description": r.description} for r in user.roles],
+        "roles": [
+            {"name": r.name, "label": t(r.name), "description": t(r.description)}
+            for r in user.roles
+        ],
         "permissions": sorted(perms),
-        "vcs": [vc_model(vc) for vc in user.vcs],
+        "vcs": [vc_model(vc, t) for vc in user.vcs],
         "created": iso(user.created),
     }
 

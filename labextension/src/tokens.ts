@@ -2,6 +2,8 @@
 
 export interface IRole {
   name: string;
+  /** the role's name in the reader's language (the service translates it) */
+  label?: string;
   description: string;
 }
 

@@ -97,7 +97,7 @@ function Profile({ me, trans }: { me: IMe; trans: TranslationBundle }): JSX.Elem
         <ul className="ytung-overview-roles" data-testid="ytung-overview-roles">
           {me.roles.map(role => (
             <li key={role.name} title={role.description}>
-              {role.name}
+              {role.label ?? role.name}
             </li>
           ))}
         </ul>

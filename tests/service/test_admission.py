@@ -1,0 +1,149 @@
+"""The single writer in-process: submit, preempt and requeue, release, concurrent submits.
+
+No hub here: :class:`Admission` runs against a real (migrated) SQLite database and a fixed
+inventory; the effects it returns are what the reconciler would do on the hub.
+"""
+
+import asyncio
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from ytung_service import orm, vcs
+from ytung_service.accounts import add_member, create_account
+from ytung_service.admission import Admission
+from ytung_service.db import make_engine
+from ytung_service.errors import DomainError
+from ytung_service.scheduling import HUAWEI_NPU, NVIDIA_GPU, Node
+
+NODES = [Node("gpu-1", NVIDIA_GPU, tuple(range(4))), Node("npu-1", HUAWEI_NPU, tuple(range(8)))]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def setup(db_url):
+    engine = make_engine(db_url)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    with sessions() as s:
+        vcs.create_vc(s, NODES, {"name": "a", "quota": {NVIDIA_GPU: 2, HUAWEI_NPU: 8}})
+        vcs.create_vc(s, NODES, {"name": "b", "quota": {NVIDIA_GPU: 2}})
+        for name in ("ann", "ben"):
+            create_account(s, name, name, "Secret-pass-1")
+        add_member(s, orm.Vc.find(s, "a"), "ann")
+        add_member(s, orm.Vc.find(s, "b"), "ben")
+        s.commit()
+
+    async def nodes():
+        return NODES
+
+    clock = Clock()
+    admission = Admission(sessions, nodes, clock=clock)
+    yield admission, sessions, clock
+    engine.dispose()
+
+
+def user(sessions, name):
+    with sessions() as s:
+        u = orm.User.find(s, name)
+        s.expunge_all()
+        return u
+
+
+def status(sessions, wid):
+    with sessions() as s:
+        return s.get(orm.Workload, wid).status
+
+
+async def test_preemptible_borrows_and_is_preempted_then_requeued(setup):
+    admission, sessions, clock = setup
+    gpu = {"device_type": NVIDIA_GPU, "devices_per_node": 2}
+    # ann (VC a, quota 2) borrows b's idle GPUs with a preemptible workload
+    own, _ = await admission.submit({"vc": "a", **gpu}, user(sessions, "ann"))
+    borrower, effects = await admission.submit(
+        {"vc": "a", "preemptible": True, **gpu}, user(sessions, "ann")
+    )
+    assert status(sessions, borrower) == "scheduling" and borrower in effects.start
+    # ben wants b's GPUs back: the borrower is stopped
+    clock.now += 10
+    ben, effects = await admission.submit({"vc": "b", **gpu}, user(sessions, "ben"))
+    assert status(sessions, ben) == "queued"
+    assert effects.stop == [borrower]
+    assert status(sessions, borrower) == "stopping"
+    # the borrower's server is gone: requeued with its place, and ben is admitted
+    effects = await admission.release(borrower)
+    assert status(sessions, borrower) == "queued"
+    assert status(sessions, ben) == "scheduling" and ben in effects.start
+    assert status(sessions, own) == "scheduling"
+    with sessions() as s:
+        held = [(d.node, d.device_id) for d in s.query(orm.DeviceAllocation)]
+    assert len(held) == len(set(held)) == 4
+
+
+async def test_release_is_idempotent_and_frees_at_once(setup):
+    admission, sessions, _ = setup
+    wid, _ = await admission.submit(
+        {"vc": "a", "device_type": HUAWEI_NPU, "devices_per_node": 4}, user(sessions, "ann")
+    )
+    await admission.release(wid)
+    await admission.release(wid)
+    assert status(sessions, wid) == "closed"
+    with sessions() as s:
+        assert s.query(orm.DeviceAllocation).count() == 0
+
+
+async def test_concurrent_submits_in_one_process_never_oversubscribe(setup):
+    admission, sessions, _ = setup
+    ann = user(sessions, "ann")
+    body = {"vc": "a", "device_type": HUAWEI_NPU, "devices_per_node": 2}
+    results = await asyncio.gather(*(admission.submit(dict(body), ann) for _ in range(50)))
+    ids = [wid for wid, _ in results]
+    with sessions() as s:
+        admitted = [w for w in s.query(orm.Workload) if w.id in ids and w.status == "scheduling"]
+        assert len(admitted) == 4
+        assert s.query(orm.DeviceAllocation).count() == 8
+        queued = sorted(w.position for w in s.query(orm.Workload) if w.status == "queued")
+        assert queued == list(range(1, 47))
+
+
+@pytest.mark.parametrize(
+    "body, status_code",
+    [
+        ({"vc": "b"}, 403),  # ann is not a member of b
+        ({"vc": "zzz"}, 404),
+        ({"device_type": HUAWEI_NPU, "devices_per_node": 3}, 400),
+        ({"device_type": HUAWEI_NPU, "devices_per_node": 16}, 400),
+        ({"device_type": NVIDIA_GPU, "devices_per_node": 3}, 400),  # quota 2
+        ({"nodes": 0}, 400),
+        ({"nodes": True}, 400),
+        ({"kind": "bitcoin"}, 400),
+        ({"name": "../etc"}, 400),
+        ({"preemptible": "yes"}, 400),
+    ],
+)
+async def test_refusals_create_nothing(setup, body, status_code):
+    admission, sessions, _ = setup
+    with pytest.raises(DomainError) as e:
+        await admission.submit({"vc": "a", **body}, user(sessions, "ann"))
+    assert e.value.status == status_code
+    with sessions() as s:
+        assert s.query(orm.Workload).count() == 0
+
+
+async def test_a_stopped_queued_workload_closes_and_never_starts(setup):
+    admission, sessions, _ = setup
+    ann = user(sessions, "ann")
+    body = {"vc": "a", "device_type": NVIDIA_GPU, "devices_per_node": 2}
+    first, _ = await admission.submit(body, ann)
+    second, _ = await admission.submit(body, ann)
+    assert status(sessions, second) == "queued"
+    w, needs_stop = await admission.stop(second)
+    assert not needs_stop and status(sessions, second) == "closed"
+    await admission.release(first)
+    assert status(sessions, second) == "closed"
