@@ -85,6 +85,7 @@ def access_model(user: orm.User) -> dict[str, Any]:
         "name": user.name,
         "allowed": bool(vcs),
         "vcs": vcs,
+        "current_vc": user.current_vc if user.current_vc in vcs else (vcs[0] if vcs else None),
         "reason": None
         if vcs
         else N_("You have no access yet: ask an administrator to add you to a virtual cluster"),

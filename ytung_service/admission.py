@@ -26,9 +26,11 @@ from .scheduling import (
     ClusterState,
     Node,
     Policy,
+    Queue,
     Workload,
     never_fits,
     overdue,
+    preview,
     schedule,
     time_left,
 )
@@ -212,6 +214,44 @@ class Admission:
                 effects = self._pass(session, nodes)
                 session.commit()
                 return workload.id, effects
+
+    async def preview(
+        self,
+        body: dict[str, Any],
+        user: orm.User | None,
+        trusted: bool = False,
+        admin: bool = False,
+    ) -> dict[str, Any]:
+        """What submitting ``body`` now would do (X1: the form warns "this will queue")."""
+        nodes = await self.nodes()
+        with self.sessions() as session:
+            if user is not None:
+                user = session.merge(user)
+            workload = self.parse(session, user, body, trusted, admin)
+            vc = orm.Vc.find(session, workload.vc)
+            problem = never_fits(request_of(workload), nodes, to_scheduling(vc))
+            if problem is not None:
+                raise DomainError(400, problem.message, **problem.params)
+            state = self._state(session, nodes)
+            action = preview(state, request_of(workload), self.clock(), self.policy)
+        if isinstance(action, Queue):
+            return {
+                "would": "queue",
+                "position": action.position,
+                "ahead": action.ahead,
+                "reason": reason_dict(action.reason),
+            }
+        return {"would": "start", "placement": {n: list(i) for n, i in action.placement.items()}}
+
+    def _state(self, session: Session, nodes: Sequence[Node]) -> ClusterState:
+        vcs = [to_scheduling(vc) for vc in all_vcs(session)]
+        active = session.scalars(
+            select(orm.Workload).where(orm.Workload.status.in_(orm.ACTIVE_STATUSES))
+        )
+        queued = session.scalars(select(orm.Workload).where(orm.Workload.status == orm.QUEUED))
+        return ClusterState(
+            nodes, vcs, [allocation_of(w) for w in active], [request_of(w) for w in queued]
+        )
 
     # -- the pass --------------------------------------------------------------------------
     async def run_pass(self) -> Effects:

@@ -125,8 +125,15 @@ class YtungSpawnerMixin(Configurable):
         _ = self._translate()
         if not access["allowed"]:
             return TEMPLATES.get_template("no_access.html").render(_=_)
+        # the service as the browser reaches it: <base_url>services/ytung/
+        base_url = self.hub.base_url[: -len("hub/")] if self.hub.base_url.endswith("hub/") else "/"
         return TEMPLATES.get_template("options_form.html").render(
-            _=_, vcs=access["vcs"], current=access["vcs"][0], device_types=DEVICE_TYPES
+            _=_,
+            vcs=access["vcs"],
+            current=access.get("current_vc") or access["vcs"][0],
+            device_types=DEVICE_TYPES,
+            preview_url=f"{base_url}services/ytung/api/v1/workloads/preview",
+            xsrf_url=f"{base_url}services/ytung/api/v1/xsrf",
         )
 
     def options_from_form(self, formdata):

@@ -49,6 +49,8 @@ def test_lab_sidebar_shows_the_user(platform, admin_token, page, shot):
     # front door → the spawn form (VC, devices) → pending → JupyterLab
     page.wait_for_selector("#ytung-spawn-form")
     assert page.locator("#ytung-vc").input_value() == "default"
+    # X1: the form says before submission that this starts now
+    page.wait_for_selector("#ytung-preview.alert-success")
     shot(page, "spawn-form")
     page.click("#spawn_form button[type=submit]")
     page.wait_for_url("**/user/hana/lab**", timeout=120_000)

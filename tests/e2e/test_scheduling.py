@@ -190,6 +190,25 @@ async def test_two_gpus_two_users_third_queues_then_starts(cluster, admin, users
     assert sorted(o for o in owners if o) == ["u2"]
 
 
+def test_preview_says_whether_a_request_would_queue(cluster, users):
+    """X1: the form's warning before submission; nothing is created."""
+    before = len(cluster.api("GET", "workloads", users["u1"]).json())
+    gpu = {"vc": "vision", "device_type": GPU, "devices_per_node": 1}
+    r = cluster.api("GET", "workloads/preview", users["u1"], params=gpu)
+    assert r.status_code == 200, r.text
+    # u2 and u3 hold both GPUs of vision by now
+    assert r.json()["would"] == "queue" and r.json()["position"] == 1
+    assert "vision" in r.json()["reason"]["text"]
+    r = cluster.api("GET", "workloads/preview", users["u1"], params={"vc": "vision"})
+    assert r.json()["would"] == "start"
+    bad = {"vc": "vision", "device_type": NPU, "devices_per_node": 3}
+    r = cluster.api("GET", "workloads/preview", users["u1"], params=bad)
+    assert r.status_code == 400 and "1, 2, 4, 8" in r.json()["message"]
+    r = cluster.api("GET", "workloads/preview", users["u1"], params={"nodes": "x"})
+    assert r.status_code == 400
+    assert len(cluster.api("GET", "workloads", users["u1"]).json()) == before
+
+
 def test_other_users_workloads_are_invisible(cluster, users):
     w = _workload_of(cluster, users["u2"], "u2")
     assert cluster.api("GET", f"workloads/{w['id']}", users["u3"]).status_code == 404

@@ -70,6 +70,7 @@ def test_membership(db):
         "name": "bob",
         "allowed": True,
         "vcs": ["default"],
+        "current_vc": "default",
         "reason": None,
     }
     with pytest.raises(DomainError) as e:

@@ -59,6 +59,40 @@ class WorkloadListHandler(WorkloadMixin, APIHandler):
         self.write_json(self.model(self.db.get(orm.Workload, wid)), status=201)
 
 
+class WorkloadPreviewHandler(WorkloadMixin, APIHandler):
+    """X1: would this request start now or queue, and why? Nothing is created.
+
+    A GET with the request in the query, so that the hub's spawn form can ask it with the
+    user's cookie while the user fills it in.
+    """
+
+    @requires(USE)
+    async def get(self):
+        body: dict = {}
+        for key in ("vc", "device_type", "kind", "name"):
+            value = self.get_argument(key, None)
+            if value:
+                body[key] = value
+        for key in ("devices_per_node", "nodes"):
+            value = self.get_argument(key, None)
+            if value is not None:
+                if not value.lstrip("-").isdigit():
+                    raise web.HTTPError(
+                        400,
+                        self.t("{what} must be a whole number; got {value}", what=key, value=value),
+                    )
+                body[key] = int(value)
+        body["preemptible"] = self.get_argument("preemptible", "") in ("1", "true", "on")
+        result = await self.ytung.admission.preview(body, self.platform_user)
+        if result.get("reason"):
+            reason = result["reason"]
+            result["reason"] = {
+                "code": reason["code"],
+                "text": self.t(reason["message"], **reason["params"]),
+            }
+        self.write_json(result)
+
+
 class WorkloadHandler(WorkloadMixin, APIHandler):
     @requires(USE)
     async def get(self, workload_id):
@@ -121,6 +155,7 @@ class WorkloadExtendHandler(WorkloadMixin, APIHandler):
 
 default_handlers = [
     (r"/api/v1/workloads", WorkloadListHandler),
+    (r"/api/v1/workloads/preview", WorkloadPreviewHandler),
     (r"/api/v1/workloads/(?P<workload_id>[0-9]+)", WorkloadHandler),
     (r"/api/v1/workloads/(?P<workload_id>[0-9]+)/events", WorkloadEventHandler),
     (r"/api/v1/workloads/(?P<workload_id>[0-9]+)/extend", WorkloadExtendHandler),
