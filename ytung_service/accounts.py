@@ -111,6 +111,33 @@ def remove_member(session: Session, vc: orm.Vc, username: str) -> None:
     session.flush()
 
 
+def add_group(session: Session, vc: orm.Vc, group: str) -> orm.VcGroup:
+    """Admit a hub group to ``vc`` (the caller checks that the group exists in the hub)."""
+    if orm.VcGroup.find(session, vc, group) is not None:
+        raise DomainError(409, "Group {group} is already admitted to {vc}", group=group, vc=vc.name)
+    row = orm.VcGroup(vc=vc, group_name=group)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def remove_group(session: Session, vc: orm.Vc, group: str) -> None:
+    row = orm.VcGroup.find(session, vc, group)
+    if row is None:
+        raise DomainError(404, "Group {group} is not admitted to {vc}", group=group, vc=vc.name)
+    session.delete(row)
+    session.flush()
+
+
+def members_model(vc: orm.Vc) -> list[dict[str, Any]]:
+    users = [
+        {"kind": "user", "user": m.user.name, "nickname": m.user.nickname, "added": iso(m.added)}
+        for m in sorted(vc.members, key=lambda m: m.user.name)
+    ]
+    groups = [{"kind": "group", "group": g.group_name, "added": iso(g.added)} for g in vc.groups]
+    return users + groups
+
+
 def change_password(session: Session, user: orm.User, old: str, new: str) -> None:
     if not verify_password(old, user.password_hash):
         raise DomainError(400, "The current password is wrong")

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import os
 import signal
-from urllib.parse import urlparse
+import time
+from urllib.parse import quote, urlparse
 
 from jinja2 import Environment, FileSystemLoader
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
@@ -28,7 +29,7 @@ from .admission import Admission
 from .bootstrap import prepare_database
 from .config import data_dir, default_db_url
 from .db import make_engine
-from .hub import HubClient
+from .hub import HubClient, HubError
 from .reconciler import Reconciler
 from .runtimes import make_inventory
 from .scheduling import Policy
@@ -199,7 +200,36 @@ class YtungService(Application):
             interval=self.reconcile_interval,
             grace=self.reconcile_grace,
         )
+        self._groups: dict[str, tuple[float, list[str]]] = {}
         self.tornado_app = self.make_app()
+
+    async def hub_groups(self, username: str, fresh: bool = False) -> list[str] | None:
+        """``username``'s JupyterHub groups (asked at most every 10 s per user unless
+        ``fresh``); None if unknown."""
+        now = time.monotonic()
+        cached = self._groups.get(username)
+        if cached and now - cached[0] < 10 and not fresh:
+            return cached[1]
+        if not self.reconciler.hub.configured:
+            return None
+        try:
+            model = await self.reconciler.hub.request("GET", f"users/{quote(username)}")
+        except HubError as e:
+            self.log.warning("could not read the hub groups of %s: %s", username, e)
+            return None
+        groups = sorted(model.get("groups") or [])
+        self._groups[username] = (now, groups)
+        return groups
+
+    async def sync_groups(self, session, user, fresh: bool = False) -> None:
+        """Bring ``user.hub_groups`` up to date (group members of a VC may use it, SPEC V2).
+
+        ``fresh`` for the decisions that start something (the spawner's access check, a
+        submit); browsing may see a change up to 10 s late."""
+        groups = await self.hub_groups(user.name, fresh)
+        if groups is not None and groups != (user.hub_groups or []):
+            user.hub_groups = groups
+            session.commit()
 
     async def nodes(self):
         """The cluster's nodes and devices now (the runtime's inventory, cached by it)."""

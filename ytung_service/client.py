@@ -113,6 +113,13 @@ class _Endpoints:
     def remove_vc_member(self, vc: str, username: str):
         return self._call("DELETE", f"vcs/{quote(vc)}/members/{quote(username)}")
 
+    def add_vc_group(self, vc: str, group: str):
+        """Admit a JupyterHub group: its members may use the VC (SPEC V2)."""
+        return self._call("POST", f"vcs/{quote(vc)}/members", {"group": group})
+
+    def remove_vc_group(self, vc: str, group: str):
+        return self._call("DELETE", f"vcs/{quote(vc)}/groups/{quote(group)}")
+
     def version(self):
         return self._call("GET", "version")
 

@@ -24,7 +24,14 @@ from sqlalchemy import (
     UniqueConstraint,
     select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    object_session,
+    relationship,
+)
 
 
 def utcnow() -> datetime:
@@ -58,6 +65,8 @@ class User(Base):
     created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     #: the VC new workloads use unless told otherwise (SPEC V5, U1)
     current_vc: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: the user's JupyterHub groups as last seen (a VC may admit a whole group, SPEC V2)
+    hub_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     roles: Mapped[list[Role]] = relationship(secondary=user_roles, back_populates="users")
     vc_memberships: Mapped[list[VcMember]] = relationship(
@@ -80,7 +89,16 @@ class User(Base):
 
     @property
     def vcs(self) -> list[Vc]:
-        return sorted((m.vc for m in self.vc_memberships), key=lambda vc: vc.name)
+        """The VCs the user may use: as a member, or through one of their hub groups."""
+        found = {m.vc for m in self.vc_memberships}
+        session = object_session(self)
+        if self.hub_groups and session is not None:
+            found.update(
+                session.scalars(
+                    select(Vc).join(VcGroup).where(VcGroup.group_name.in_(self.hub_groups))
+                )
+            )
+        return sorted(found, key=lambda vc: vc.name)
 
 
 class Role(Base):
@@ -123,6 +141,9 @@ class Vc(Base):
     quotas: Mapped[list[VcQuota]] = relationship(
         back_populates="vc", cascade="all, delete-orphan", order_by="VcQuota.device_type"
     )
+    groups: Mapped[list[VcGroup]] = relationship(
+        back_populates="vc", cascade="all, delete-orphan", order_by="VcGroup.group_name"
+    )
 
     def __repr__(self) -> str:
         return f"<Vc {self.name}>"
@@ -152,6 +173,27 @@ class VcMember(Base):
     @classmethod
     def find(cls, db: Session, vc: Vc, user: User) -> VcMember | None:
         return db.scalar(select(cls).where(cls.vc_id == vc.id, cls.user_id == user.id))
+
+
+class VcGroup(Base):
+    """A JupyterHub group admitted to a VC: every member of the group may use it."""
+
+    __tablename__ = "vc_groups"
+    __table_args__ = (UniqueConstraint("vc_id", "group_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vc_id: Mapped[int] = mapped_column(Integer, ForeignKey("vcs.id", ondelete="CASCADE"))
+    group_name: Mapped[str] = mapped_column(String(255))
+    added: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    vc: Mapped[Vc] = relationship(back_populates="groups")
+
+    def __repr__(self) -> str:
+        return f"<VcGroup {self.group_name}@{self.vc.name}>"
+
+    @classmethod
+    def find(cls, db: Session, vc: Vc, group: str) -> VcGroup | None:
+        return db.scalar(select(cls).where(cls.vc_id == vc.id, cls.group_name == group))
 
 
 class VcQuota(Base):

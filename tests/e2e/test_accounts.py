@@ -202,3 +202,37 @@ def test_change_password(platform):
     platform.login("carol", "New-pass-99")
     with pytest.raises(AssertionError):
         platform.login("carol", PASSWORD)
+
+
+def test_a_vc_can_admit_a_hub_group(platform, admin_token):
+    """V2: members of an admitted JupyterHub group may use the VC."""
+    platform.signup("gus", "Gus", PASSWORD)
+    token = platform.token("gus", PASSWORD)
+    assert platform.api("GET", "users/gus/access", token).json()["allowed"] is False
+    r = platform.api("POST", "vcs/default/members", admin_token, json={"group": "nope"})
+    assert r.status_code == 404 and "nope" in r.json()["message"]
+    assert platform.hub_api("POST", "groups/lab-a", admin_token).status_code == 201
+    r = platform.hub_api("POST", "groups/lab-a/users", admin_token, json={"users": ["gus"]})
+    assert r.status_code == 200
+    r = platform.api("POST", "vcs/default/members", admin_token, json={"group": "lab-a"})
+    assert r.status_code == 201
+    r = platform.api("POST", "vcs/default/members", admin_token, json={"group": "lab-a"})
+    assert r.status_code == 409
+    members = platform.api("GET", "vcs/default/members", admin_token).json()
+    assert {"kind": "group", "group": "lab-a"} in [
+        {k: m[k] for k in ("kind", "group")} for m in members if m["kind"] == "group"
+    ]
+    access = platform.api("GET", "users/gus/access", token).json()
+    assert access["allowed"] is True and access["vcs"] == ["default"]
+    assert [vc["name"] for vc in platform.api("GET", "me", token).json()["vcs"]] == ["default"]
+    # the admin page lists the group and can take it away again
+    admin = platform.login("admin", ADMIN_PASSWORD)
+    page = admin.get(platform.url + "/services/ytung/admin/vcs/default/members")
+    assert 'data-group="lab-a"' in page.text
+    r = admin.post(
+        platform.url + "/services/ytung/admin/vcs/default/groups/lab-a/remove",
+        data={"_xsrf": platform.xsrf(admin, "/services/ytung/admin/vcs/default/members")},
+    )
+    assert r.status_code == 200 and 'data-group="lab-a"' not in r.text
+    assert platform.api("GET", "users/gus/access", token).json()["allowed"] is False
+    assert platform.api("DELETE", "vcs/default/groups/lab-a", admin_token).status_code == 404

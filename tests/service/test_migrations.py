@@ -52,3 +52,30 @@ def test_generated_admin_password_is_strong_and_hashed(tmp_path, monkeypatch):
     engine.dispose()
     assert generated not in stored and verify_password(generated, stored)
     assert generated.encode() not in (tmp_path / "g.sqlite").read_bytes()
+
+
+def test_upgrade_keeps_existing_rows(tmp_path):
+    """A database with users at the first revision upgrades to head with its data."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    ydb.upgrade(url, "0001")
+    engine = ydb.make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (name, nickname, phone, email, created) "
+                "VALUES ('old', 'Old', '', '', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO vcs (name, description, created) VALUES ('legacy', '', '2026-01-01')")
+        )
+    ydb.upgrade(url)
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as s:
+        user = orm.User.find(s, "old")
+        assert user.hub_groups == [] and user.current_vc is None
+        assert orm.Vc.find(s, "legacy").max_hours is None
+    engine.dispose()

@@ -64,6 +64,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return
         self.platform_user = accounts.ensure_user(self.db, model["name"], model.get("admin", False))
         self.db.commit()
+        await self.ytung.sync_groups(self.db, self.platform_user)
         self.platform_permissions = frozenset(
             accounts.permissions_of(self.platform_user, model.get("admin", False))
         )

@@ -53,6 +53,10 @@ class UserAccessHandler(APIHandler):
         user = accounts.ensure_user(self.db, name)
         self.db.commit()
         model = accounts.access_model(user)
+        if not model["allowed"]:
+            # perhaps through a hub group joined seconds ago: look again before refusing
+            await self.ytung.sync_groups(self.db, user, fresh=True)
+            model = accounts.access_model(user)
         if model["reason"]:
             model["reason"] = self.t(model["reason"])
         self.write_json(model)

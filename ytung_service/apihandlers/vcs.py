@@ -1,8 +1,11 @@
 """``/api/v1/vcs``: virtual clusters, their quotas and their members (SPEC V1, V2)."""
 
+from urllib.parse import quote
+
 from tornado import web
 
 from .. import accounts, orm, vcs
+from ..hub import HubError
 from ..permissions import ADMIN, requires
 from .base import APIHandler
 
@@ -67,23 +70,37 @@ class VcHandler(VcMixin, APIHandler):
 
 class VcMembersHandler(VcMixin, APIHandler):
     async def get(self, name):
-        vc = self.find_vc(name)
-        self.write_json(
-            [
-                {"user": m.user.name, "nickname": m.user.nickname, "added": accounts.iso(m.added)}
-                for m in sorted(vc.members, key=lambda m: m.user.name)
-            ]
-        )
+        self.write_json(accounts.members_model(self.find_vc(name)))
 
     @requires(ADMIN)
     async def post(self, name):
+        """Add ``{"user": name}`` or admit ``{"group": name}`` (a JupyterHub group)."""
         vc = self.find_vc(name)
-        username = self.get_json_body().get("user")
+        body = self.get_json_body()
+        group = body.get("group")
+        if isinstance(group, str) and group:
+            await self.check_hub_group(group)
+            accounts.add_group(self.db, vc, group)
+            self.db.commit()
+            self.write_json({"group": group, "vc": vc.name}, status=201)
+            return
+        username = body.get("user")
         if not isinstance(username, str) or not username:
-            raise web.HTTPError(400, self.t("'user' (a username) is required"))
+            raise web.HTTPError(400, self.t("'user' (a username) or 'group' is required"))
         member = accounts.add_member(self.db, vc, username)
         self.db.commit()
         self.write_json({"user": member.user.name, "vc": vc.name}, status=201)
+
+    async def check_hub_group(self, group: str) -> None:
+        hub = self.ytung.reconciler.hub
+        if not hub.configured:
+            return
+        try:
+            await hub.request("GET", f"groups/{quote(group)}")
+        except HubError as e:
+            if e.status == 404:
+                raise web.HTTPError(404, self.t("No such group: {name}", name=group)) from None
+            raise
 
 
 class VcMemberHandler(VcMixin, APIHandler):
@@ -96,9 +113,19 @@ class VcMemberHandler(VcMixin, APIHandler):
         self.finish()
 
 
+class VcGroupHandler(VcMixin, APIHandler):
+    @requires(ADMIN)
+    async def delete(self, name, group):
+        accounts.remove_group(self.db, self.find_vc(name), group)
+        self.db.commit()
+        self.set_status(204)
+        self.finish()
+
+
 default_handlers = [
     (r"/api/v1/vcs", VcListHandler),
     (r"/api/v1/vcs/(?P<name>[^/]+)", VcHandler),
     (r"/api/v1/vcs/(?P<name>[^/]+)/members", VcMembersHandler),
     (r"/api/v1/vcs/(?P<name>[^/]+)/members/(?P<user>[^/]+)", VcMemberHandler),
+    (r"/api/v1/vcs/(?P<name>[^/]+)/groups/(?P<group>[^/]+)", VcGroupHandler),
 ]

@@ -10,6 +10,7 @@ from tornado import web
 
 from .. import orm
 from ..admission import workload_model
+from ..errors import DomainError
 from ..permissions import ADMIN, USE, requires
 from .base import APIHandler
 
@@ -31,7 +32,28 @@ class WorkloadMixin:
         return w
 
 
-class WorkloadListHandler(WorkloadMixin, APIHandler):
+class _Submitting:
+    async def _submit(self, body: dict):
+        return await self.ytung.admission.submit(
+            body,
+            self.platform_user,
+            trusted=self.is_trusted_service,
+            admin=ADMIN in self.platform_permissions and not self.is_trusted_service,
+        )
+
+    async def _refresh_groups(self, body: dict) -> bool:
+        """Re-read the owner's hub groups; True when they changed."""
+        user = self.platform_user
+        if self.is_trusted_service and isinstance(body.get("owner"), str):
+            user = orm.User.find(self.db, body["owner"])
+        if user is None:
+            return False
+        before = list(user.hub_groups or [])
+        await self.ytung.sync_groups(self.db, user, fresh=True)
+        return (user.hub_groups or []) != before
+
+
+class WorkloadListHandler(_Submitting, WorkloadMixin, APIHandler):
     @requires(USE)
     async def get(self):
         """Mine; admins see everybody's, filtered by ``owner``, ``vc``, ``kind``, ``status``."""
@@ -48,12 +70,13 @@ class WorkloadListHandler(WorkloadMixin, APIHandler):
     @requires(USE)
     async def post(self):
         body = self.get_json_body()
-        wid, effects = await self.ytung.admission.submit(
-            body,
-            self.platform_user,
-            trusted=self.is_trusted_service,
-            admin=ADMIN in self.platform_permissions and not self.is_trusted_service,
-        )
+        try:
+            wid, effects = await self._submit(body)
+        except DomainError as e:
+            # membership may come through a hub group joined seconds ago: look again, once
+            if e.status != 403 or not await self._refresh_groups(body):
+                raise
+            wid, effects = await self._submit(body)
         await self.ytung.reconciler.apply(effects)
         self.db.expire_all()
         self.write_json(self.model(self.db.get(orm.Workload, wid)), status=201)

@@ -369,25 +369,57 @@ class AdminVcMembersHandler(AdminPage):
         vc = accounts.get_vc(self.db, name)
         members = sorted(vc.members, key=lambda m: m.user.name)
         present = {m.user.name for m in members}
+        admitted = {g.group_name for g in vc.groups}
         self.render_admin(
             "admin_vc_members.html",
             vc=vc,
             members=members,
             candidates=[u for u in self.all_users() if u.name not in present],
+            groups=vc.groups,
+            group_candidates=[g for g in await self.hub_group_names() if g not in admitted],
         )
 
     @web.authenticated
     @requires(ADMIN)
     async def post(self, name):
+        """Add a user (``user``) or admit a JupyterHub group (``group``)."""
         vc = accounts.get_vc(self.db, name)
         username = self.get_body_argument("user", "").strip()
+        group = self.get_body_argument("group", "").strip()
         try:
-            accounts.add_member(self.db, vc, username)
+            if group:
+                if group not in await self.hub_group_names():
+                    raise DomainError(404, "No such group: {name}", name=group)
+                accounts.add_group(self.db, vc, group)
+                message = self.t("Admitted group {group} to {vc}", group=group, vc=name)
+            else:
+                accounts.add_member(self.db, vc, username)
+                message = self.t("Added {user} to {vc}", user=username, vc=name)
             self.db.commit()
         except DomainError as e:
             self.db.rollback()
             return self.redirect(self.admin_url("vcs", name, "members", error=self.error_text(e)))
-        message = self.t("Added {user} to {vc}", user=username, vc=name)
+        self.redirect(self.admin_url("vcs", name, "members", message=message))
+
+    async def hub_group_names(self) -> list[str]:
+        hub = self.ytung.reconciler.hub
+        if not hub.configured:
+            return []
+        return sorted(g["name"] for g in await hub.request("GET", "groups") or [])
+
+
+class AdminVcGroupRemoveHandler(AdminPage):
+    @web.authenticated
+    @requires(ADMIN)
+    async def post(self, name, group):
+        vc = accounts.get_vc(self.db, name)
+        try:
+            accounts.remove_group(self.db, vc, group)
+            self.db.commit()
+        except DomainError as e:
+            self.db.rollback()
+            return self.redirect(self.admin_url("vcs", name, "members", error=self.error_text(e)))
+        message = self.t("Group {group} no longer admitted to {vc}", group=group, vc=name)
         self.redirect(self.admin_url("vcs", name, "members", message=message))
 
 
@@ -416,4 +448,5 @@ default_handlers = [
     (r"/admin/vcs/(?P<name>[^/]+)/delete", AdminVcDeleteHandler),
     (r"/admin/vcs/(?P<name>[^/]+)/members", AdminVcMembersHandler),
     (r"/admin/vcs/(?P<name>[^/]+)/members/(?P<user>[^/]+)/remove", AdminVcMemberRemoveHandler),
+    (r"/admin/vcs/(?P<name>[^/]+)/groups/(?P<group>[^/]+)/remove", AdminVcGroupRemoveHandler),
 ]
