@@ -128,9 +128,13 @@ class Reconciler:
         except HubError as e:
             log.warning("could not start workload %s: %s", wid, e)
 
-    async def apply_stop(self, user: str, name: str) -> None:
-        """Stop one server now (a user's or admin's stop)."""
-        await self._stop(user, name)
+    async def stop_workload(self, workload_id: int) -> None:
+        """A user's or admin's stop: a queued workload closes; an active one's server stops
+        and its devices are freed at once (the spawner's own report then changes nothing)."""
+        w, needs_stop = await self.admission.stop(workload_id)
+        if needs_stop:
+            await self._stop(w.owner, w.server_name)
+            await self.apply(await self.admission.release(w.id, orm.CLOSED))
 
     async def _stop(self, user: str, name: str) -> None:
         try:

@@ -160,7 +160,7 @@ def test_vc_list_shows_the_cluster(cluster, admin):
     assert r.status_code == 200
     page = parse(r.text)
     tabs = page.find(id="ytung-admin-tabs")
-    assert [a.attrs["data-tab"] for a in tabs.find_all("a")] == ["console", "vcs", "users"]
+    assert [a.attrs["data-tab"] for a in tabs.find_all("a")] == ["console", "vcs", "users", "workloads"]
     assert "active" in tabs.find(data_tab="vcs").attrs["class"]
     assert devices_table(r.text) == {GPU: (8, 8), NPU: (8, 8)}
     default = page.find("tr", data_vc="default")
@@ -396,3 +396,36 @@ def test_non_admins_get_403_everywhere(cluster, admin_token, members):
 
     r = requests.get(cluster.url + ADMIN + "/vcs", allow_redirects=False, timeout=10)
     assert r.status_code == 302
+
+
+def test_admin_workloads_tab_stops_and_extends(cluster, admin, admin_token):
+    """W2 (in part) and V4 in the UI: every user's workloads, stop, more run time."""
+    r = cluster.api(
+        "POST", "vcs", admin_token, json={"name": "timed", "max_hours": 2, "description": "t"}
+    )
+    assert r.status_code == 201, r.text
+    assert cluster.api("POST", "vcs/timed/members", admin_token, json={"user": "admin"}).ok
+    w = cluster.api("POST", "workloads", admin_token, json={"vc": "timed", "name": "nb"}).json()
+    page = admin.get(cluster.url + ADMIN + "/workloads")
+    assert page.status_code == 200 and f'data-workload="{w["id"]}"' in page.text
+    assert (
+        admin.get(cluster.url + ADMIN + "/workloads", params={"q": "zzz"}).text.count(
+            "data-workload="
+        )
+        == 0
+    )
+    xsrf = cluster.xsrf(admin, ADMIN + "/workloads")
+    before = cluster.api("GET", f"workloads/{w['id']}", admin_token).json()["time_left"]
+    r = admin.post(
+        cluster.url + ADMIN + f"/workloads/{w['id']}/extend", data={"hours": "3", "_xsrf": xsrf}
+    )
+    assert r.status_code == 200 and "3 more hours" in r.text
+    after = cluster.api("GET", f"workloads/{w['id']}", admin_token).json()["time_left"]
+    assert after >= before + 3 * 3600 - 60
+    r = admin.post(
+        cluster.url + ADMIN + f"/workloads/{w['id']}/extend", data={"hours": "-1", "_xsrf": xsrf}
+    )
+    assert "between 0 and 8760" in r.text
+    r = admin.post(cluster.url + ADMIN + f"/workloads/{w['id']}/stop", data={"_xsrf": xsrf})
+    assert r.status_code == 200
+    assert cluster.api("GET", f"workloads/{w['id']}", admin_token).json()["status"] == "closed"

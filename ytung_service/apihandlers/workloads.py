@@ -125,11 +125,7 @@ class WorkloadHandler(WorkloadMixin, APIHandler):
     async def delete(self, workload_id):
         """Stop: queued → closed; active → the server is stopped and the devices freed."""
         w = self.find_workload(workload_id)
-        admission = self.ytung.admission
-        w, needs_stop = await admission.stop(w.id)
-        if needs_stop:
-            await self.ytung.reconciler.apply_stop(w.owner, w.server_name)
-            await self.ytung.reconciler.apply(await admission.release(w.id, orm.CLOSED))
+        await self.ytung.reconciler.stop_workload(w.id)
         self.db.expire_all()
         self.write_json(self.model(self.db.get(orm.Workload, w.id)))
 

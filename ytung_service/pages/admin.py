@@ -30,6 +30,7 @@ from sqlalchemy import select
 from tornado import web
 
 from .. import accounts, orm, vcs
+from ..admission import workload_model
 from ..errors import DomainError
 from ..i18n import N_
 from ..permissions import ADMIN, requires
@@ -42,6 +43,10 @@ STATUS_LABELS = {
     orm.SCHEDULING: N_("Scheduling"),
     orm.RUNNING: N_("Running"),
     orm.STOPPING: N_("Stopping"),
+    orm.CLOSED: N_("Closed"),
+    orm.COMPLETED: N_("Completed"),
+    orm.FAILED: N_("Failed"),
+    orm.ERROR: N_("Error"),
 }
 
 
@@ -438,10 +443,71 @@ class AdminVcMemberRemoveHandler(AdminPage):
         self.redirect(self.admin_url("vcs", name, "members", message=message))
 
 
+class AdminWorkloadsHandler(AdminPage):
+    """Every user's live workloads (SPEC W2, in part): filter, stop, give more time (V4)."""
+
+    tab = "workloads"
+
+    @web.authenticated
+    @requires(ADMIN)
+    async def get(self):
+        status = self.get_argument("status", "live")
+        vc_name = self.get_argument("vc", "")
+        keyword = self.get_argument("q", "").strip()
+        query = select(orm.Workload).order_by(orm.Workload.id.desc())
+        if status == "live":
+            query = query.where(orm.Workload.status.in_(orm.LIVE_STATUSES))
+        elif status:
+            query = query.where(orm.Workload.status == status)
+        if vc_name:
+            query = query.where(orm.Workload.vc == vc_name)
+        if keyword:
+            like = f"%{keyword}%"
+            query = query.where(orm.Workload.name.ilike(like) | orm.Workload.owner.ilike(like))
+        admission = self.ytung.admission
+        by_vc = {vc.name: vc for vc in vcs.all_vcs(self.db)}
+        rows = [
+            workload_model(w, self.t, by_vc.get(w.vc), admission.clock())
+            for w in self.db.scalars(query.limit(500))
+        ]
+        self.render_admin(
+            "admin_workloads.html",
+            workloads=rows,
+            statuses=["live", *orm.LIVE_STATUSES, *orm.TERMINAL_STATUSES],
+            vc_names=sorted(by_vc),
+            filters={"status": status, "vc": vc_name, "q": keyword},
+        )
+
+
+class AdminWorkloadActionHandler(AdminPage):
+    @web.authenticated
+    @requires(ADMIN)
+    async def post(self, workload_id, action):
+        wid = int(workload_id)
+        try:
+            if action == "stop":
+                await self.ytung.reconciler.stop_workload(wid)
+                message = self.t("Stopped workload {id}", id=wid)
+            else:
+                hours = _number(self.get_body_argument("hours", ""))
+                if not isinstance(hours, int | float) or not 0 < hours <= 8760:
+                    raise DomainError(400, "'hours' must be a number between 0 and 8760")
+                await self.ytung.admission.extend(wid, float(hours))
+                message = self.t("Gave workload {id} {hours} more hours", id=wid, hours=hours)
+        except DomainError as e:
+            return self.redirect(self.admin_url("workloads", error=self.error_text(e)))
+        self.redirect(self.admin_url("workloads", message=message))
+
+
 default_handlers = [
     (r"/admin/?", AdminHomeHandler),
     (r"/admin/members", AdminMemberShortcutHandler),
     (r"/admin/users", AdminUsersHandler),
+    (r"/admin/workloads", AdminWorkloadsHandler),
+    (
+        r"/admin/workloads/(?P<workload_id>[0-9]+)/(?P<action>stop|extend)",
+        AdminWorkloadActionHandler,
+    ),
     (r"/admin/vcs/?", AdminVcListHandler),
     (r"/admin/vcs/new", AdminVcNewHandler),
     (r"/admin/vcs/(?P<name>[^/]+)/edit", AdminVcEditHandler),
