@@ -9,9 +9,8 @@ start, so it stays queued: a live workload without starting a server.
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 import pytest
+from bs4 import BeautifulSoup, Tag
 
 from tests.harness import ADMIN_PASSWORD, RunningPlatform
 from ytung_service.i18n import translator
@@ -25,61 +24,32 @@ ADMIN = "/services/ytung/admin"
 
 
 class Element:
-    def __init__(self, tag: str, attrs: dict[str, str]):
-        self.tag, self.attrs, self.children, self.parts = tag, attrs, [], []
+    """A BeautifulSoup tag with the lookups these assertions use: ``data_vc="x"`` matches
+    ``data-vc="x"``, ``find`` insists on a match, ``text`` has its white space folded."""
+
+    def __init__(self, tag: Tag):
+        self.tag = tag
+
+    @property
+    def attrs(self) -> dict:
+        return self.tag.attrs
 
     @property
     def text(self) -> str:
-        return " ".join("".join(self.parts).split())
+        return " ".join(self.tag.get_text().split())
 
-    def find_all(self, tag: str | None = None, **attrs: str) -> list[Element]:
-        """Descendants with ``tag`` and these attributes (``data_vc="x"`` is ``data-vc="x"``)."""
+    def find_all(self, tag_name: str | None = None, /, **attrs: str) -> list[Element]:
         wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
-        found = []
-        for child in self.children:
-            if (tag is None or child.tag == tag) and all(
-                child.attrs.get(k) == v for k, v in wanted.items()
-            ):
-                found.append(child)
-            found.extend(child.find_all(tag, **attrs))
-        return found
+        return [Element(t) for t in self.tag.find_all(tag_name, attrs=wanted)]
 
-    def find(self, tag: str | None = None, **attrs: str) -> Element:
-        found = self.find_all(tag, **attrs)
-        assert found, f"no <{tag or '*'} {attrs}>"
+    def find(self, tag_name: str | None = None, /, **attrs: str) -> Element:
+        found = self.find_all(tag_name, **attrs)
+        assert found, f"no <{tag_name or '*'} {attrs}>"
         return found[0]
 
 
-class Tree(HTMLParser):
-    """Just enough HTML parsing for assertions: elements, attributes, their text."""
-
-    VOID = {"input", "br", "meta", "link", "img", "hr"}
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.root = Element("root", {})
-        self.stack = [self.root]
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        element = Element(tag, {k: v or "" for k, v in attrs})
-        self.stack[-1].children.append(element)
-        if tag not in self.VOID:
-            self.stack.append(element)
-
-    def handle_endtag(self, tag):
-        for i in range(len(self.stack) - 1, 0, -1):
-            if self.stack[i].tag == tag:
-                del self.stack[i:]
-                break
-
-    def handle_data(self, data):
-        for element in self.stack:
-            element.parts.append(data)
-
-
 def parse(html: str) -> Element:
-    return Tree(html).root
+    return Element(BeautifulSoup(html, "html.parser"))
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +130,12 @@ def test_vc_list_shows_the_cluster(cluster, admin):
     assert r.status_code == 200
     page = parse(r.text)
     tabs = page.find(id="ytung-admin-tabs")
-    assert [a.attrs["data-tab"] for a in tabs.find_all("a")] == ["console", "vcs", "users", "workloads"]
+    assert [a.attrs["data-tab"] for a in tabs.find_all("a")] == [
+        "console",
+        "vcs",
+        "users",
+        "workloads",
+    ]
     assert "active" in tabs.find(data_tab="vcs").attrs["class"]
     assert devices_table(r.text) == {GPU: (8, 8), NPU: (8, 8)}
     default = page.find("tr", data_vc="default")
