@@ -80,6 +80,8 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.default_url = "/services/ytung/"
 c.JupyterHub.template_paths = [str(HERE / "templates")]
 c.JupyterHub.cleanup_servers = False  # workloads outlive a hub restart
+# spawns waiting in the Ytung queue are "pending" for the hub: its limit would refuse admitted ones
+c.JupyterHub.concurrent_spawn_limit = 0
 
 chp = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
 c.ConfigurableHTTPProxy.command = [

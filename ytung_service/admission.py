@@ -190,13 +190,13 @@ class Admission:
         async with self.lock:
             with self.sessions() as session:
                 if user is not None:
-                    user = session.merge(user)
+                    user = session.get(orm.User, user.id)
                 workload = self.parse(session, user, body, trusted, admin)
                 vc = orm.Vc.find(session, workload.vc)
                 problem = never_fits(request_of(workload), nodes, to_scheduling(vc))
                 if problem is not None:
                     raise DomainError(400, problem.message, **problem.params)
-                if body.get("server_name") and trusted:
+                if trusted and "server_name" in body:
                     clash = session.scalar(
                         select(orm.Workload).where(
                             orm.Workload.owner == workload.owner,
@@ -226,7 +226,7 @@ class Admission:
         nodes = await self.nodes()
         with self.sessions() as session:
             if user is not None:
-                user = session.merge(user)
+                user = session.get(orm.User, user.id)
             workload = self.parse(session, user, body, trusted, admin)
             vc = orm.Vc.find(session, workload.vc)
             problem = never_fits(request_of(workload), nodes, to_scheduling(vc))
@@ -316,21 +316,30 @@ class Admission:
 
     # -- lifecycle events ------------------------------------------------------------------
     async def release(
-        self, workload_id: int, status: str = orm.CLOSED, reason: dict[str, Any] | None = None
+        self,
+        workload_id: int,
+        status: str = orm.CLOSED,
+        reason: dict[str, Any] | None = None,
+        expect: tuple[str, ...] | None = None,
     ) -> Effects:
-        """The workload's server is gone: free its devices (requeue a preempted one), then a pass."""
+        """The workload's server is gone: free its devices (requeue a preempted one), then a pass.
+
+        ``expect``: release only if the workload is still in one of these statuses (a caller
+        that decided on an older reading must not close what changed meanwhile)."""
         nodes = await self.nodes()
         async with self.lock:
             with self.sessions() as session:
                 w = session.get(orm.Workload, workload_id)
                 if w is None:
                     raise DomainError(404, "No such workload: {id}", id=workload_id)
+                if expect is not None and w.status not in expect:
+                    return Effects()
                 if w.status not in orm.TERMINAL_STATUSES:
                     w.devices.clear()
                     if w.requeue and w.status == orm.STOPPING:
                         # preempted: back in the queue with its original submit time (V9)
                         w.status, w.requeue, w.admitted_at = orm.QUEUED, False, None
-                        w.start_attempts = 0
+                        w.start_attempts, w.deadline = 0, None
                     else:
                         # why it was stopped (time limit, preemption) outlives how it ended
                         if reason is not None and not (w.status == orm.STOPPING and w.reason):
@@ -341,16 +350,23 @@ class Admission:
                 session.commit()
                 return effects
 
-    async def mark(self, workload_id: int, status: str, **fields: Any) -> None:
+    async def mark(
+        self, workload_id: int, status: str, expect: tuple[str, ...], **fields: Any
+    ) -> orm.Workload | None:
+        """Set ``status`` (and ``fields``) if the workload is still in one of ``expect``;
+        returns it, or None when it changed meanwhile (nothing is written then)."""
         async with self.lock:
             with self.sessions() as session:
                 w = session.get(orm.Workload, workload_id)
                 if w is None:
                     raise DomainError(404, "No such workload: {id}", id=workload_id)
+                if w.status not in expect:
+                    return None
                 w.status = status
                 for key, value in fields.items():
                     setattr(w, key, value)
                 session.commit()
+                return w
 
     async def stop(self, workload_id: int) -> tuple[orm.Workload, bool]:
         """A user's or admin's stop: a queued workload closes at once; an active one stops
@@ -376,6 +392,12 @@ class Admission:
                 w = session.get(orm.Workload, workload_id)
                 if w is None:
                     raise DomainError(404, "No such workload: {id}", id=workload_id)
+                if w.status not in (orm.SCHEDULING, orm.RUNNING):
+                    raise DomainError(
+                        409,
+                        "Only a running workload can get more time; this one is {status}",
+                        status=w.status,
+                    )
                 vc = orm.Vc.find(session, w.vc)
                 left = time_left(allocation_of(w), to_scheduling(vc) if vc else None, self.clock())
                 if left is None:

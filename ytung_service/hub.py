@@ -30,7 +30,7 @@ class HubClient:
     def configured(self) -> bool:
         return bool(self.api_url and self.token)
 
-    async def request(self, method: str, path: str, body: Any = None) -> Any:
+    async def _fetch(self, method: str, path: str, body: Any = None):
         req = HTTPRequest(
             f"{self.api_url}/{path.lstrip('/')}",
             method=method,
@@ -40,10 +40,17 @@ class HubClient:
             request_timeout=30,
         )
         try:
-            resp = await AsyncHTTPClient().fetch(req)
+            return await AsyncHTTPClient().fetch(req)
         except HTTPClientError as e:
+            if e.code == 599:
+                raise HubError(503, f"the hub did not answer: {e}") from None
             text = e.response.body.decode("utf8", "replace") if e.response else str(e)
             raise HubError(e.code, text) from None
+        except OSError as e:
+            raise HubError(503, f"the hub is unreachable: {e}") from None
+
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        resp = await self._fetch(method, path, body)
         return json.loads(resp.body) if resp.body else None
 
     @staticmethod
@@ -60,19 +67,28 @@ class HubClient:
             if e.status != 400 or "already" not in e.message:
                 raise
 
-    async def stop_server(self, user: str, server: str) -> None:
-        """Ask the hub to stop a server; one that is not running is fine."""
+    async def stop_server(self, user: str, server: str) -> bool:
+        """Ask the hub to stop a server. True when it is stopped (or was not running); False
+        when the hub is still stopping it (202) — its devices are not free yet."""
         try:
-            await self.request("DELETE", self._server_path(user, server))
+            code = (await self._fetch("DELETE", self._server_path(user, server))).code
         except HubError as e:
-            if e.status not in (400, 404):
-                raise
+            if e.status in (400, 404):
+                return True
+            raise
+        return code != 202
 
-    async def servers(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """Every server the hub knows as running or pending: (user, name) → server model."""
-        users = await self.request("GET", "users?state=active&include_stopped_servers=false")
+    async def servers(self, page: int = 200) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every server the hub knows as running or pending: (user, name) → server model.
+
+        Paged: the hub answers at most ``api_page_max_limit`` users per request."""
         found = {}
-        for user in users or []:
-            for name, server in (user.get("servers") or {}).items():
-                found[(user["name"], name)] = server
-        return found
+        offset = 0
+        while True:
+            users = await self.request("GET", f"users?state=active&offset={offset}&limit={page}")
+            for user in users or []:
+                for name, server in (user.get("servers") or {}).items():
+                    found[(user["name"], name)] = server
+            if not users or len(users) < page:
+                return found
+            offset += len(users)

@@ -51,6 +51,15 @@ class Reconciler:
         self.max_start_attempts = max_start_attempts
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        # when we last asked the hub to start / stop a workload's server (not again before grace)
+        self._starts: dict[int, float] = {}
+        self._stops: dict[int, float] = {}
+
+    def _due(self, asked: dict[int, float], wid: int, now: float) -> bool:
+        if now - asked.get(wid, 0.0) < self.grace:
+            return False
+        asked[wid] = now
+        return True
 
     def wake(self) -> None:
         """Reconcile soon (after a submit or a release) instead of at the next tick."""
@@ -89,15 +98,22 @@ class Reconciler:
             server = servers.get(key)
             if server is not None:
                 if server.get("ready") and w.status == orm.SCHEDULING:
-                    await self.admission.mark(w.id, orm.RUNNING, started_at=now)
+                    await self.admission.mark(w.id, orm.RUNNING, (orm.SCHEDULING,), started_at=now)
+                elif w.status == orm.STOPPING and self._due(self._stops, w.id, now):
+                    # the first stop request got lost (hub down, service restart): ask again
+                    self._background(self._stop(w.owner, w.server_name))
                 continue
             if w.status == orm.SCHEDULING:
                 admitted = w.admitted_at or w.submit_time
-                if w.origin == "service" or now - admitted > self.grace:
-                    await self._start(w.id, w.owner, w.server_name, w.start_attempts)
+                wait = 0 if w.origin == "service" else self.grace
+                if now - admitted > wait and self._due(self._starts, w.id, now):
+                    await self._start(w.id, w.owner, w.server_name)
             else:
                 log.info("server of %s is gone: freeing its devices", w)
-                await self.apply(await self.admission.release(w.id, orm.CLOSED, SERVER_GONE))
+                released = await self.admission.release(
+                    w.id, orm.CLOSED, SERVER_GONE, expect=(w.status,)
+                )
+                await self.apply(released)
         for (user, name), server in servers.items():
             if (user, name) in wanted or not server.get("ready"):
                 continue
@@ -117,30 +133,48 @@ class Reconciler:
                 is not None
             )
 
-    async def _start(self, wid: int, user: str, name: str, attempts: int) -> None:
+    async def _start(self, wid: int, user: str, name: str) -> None:
+        """Start an admitted workload's server, counting attempts (read under the lock)."""
+        with self.admission.sessions() as session:
+            w = session.get(orm.Workload, wid)
+            attempts = w.start_attempts if w is not None else 0
         if attempts >= self.max_start_attempts:
             failed = {**START_FAILED, "params": {"attempts": attempts}}
-            await self.apply(await self.admission.release(wid, orm.ERROR, failed))
+            released = await self.admission.release(
+                wid, orm.ERROR, failed, expect=(orm.SCHEDULING,)
+            )
+            await self.apply(released)
             return
-        await self.admission.mark(wid, orm.SCHEDULING, start_attempts=attempts + 1)
+        started = await self.admission.mark(
+            wid, orm.SCHEDULING, (orm.SCHEDULING,), start_attempts=attempts + 1
+        )
+        if started is None:  # stopped or requeued meanwhile: nothing to start
+            return
         try:
             await self.hub.start_server(user, name, {"ytung_workload": wid})
         except HubError as e:
+            if e.status == 429:  # the hub is busy spawning: not the workload's failure
+                await self.admission.mark(
+                    wid, orm.SCHEDULING, (orm.SCHEDULING,), start_attempts=attempts
+                )
             log.warning("could not start workload %s: %s", wid, e)
 
     async def stop_workload(self, workload_id: int) -> None:
-        """A user's or admin's stop: a queued workload closes; an active one's server stops
-        and its devices are freed at once (the spawner's own report then changes nothing)."""
+        """A user's or admin's stop: a queued workload closes; an active one's server stops,
+        and its devices are freed as soon as the hub says the server is gone (else by the
+        spawner's report or the next reconciliation)."""
         w, needs_stop = await self.admission.stop(workload_id)
-        if needs_stop:
-            await self._stop(w.owner, w.server_name)
-            await self.apply(await self.admission.release(w.id, orm.CLOSED))
+        if needs_stop and await self._stop(w.owner, w.server_name):
+            released = await self.admission.release(w.id, orm.CLOSED, expect=(orm.STOPPING,))
+            await self.apply(released)
 
-    async def _stop(self, user: str, name: str) -> None:
+    async def _stop(self, user: str, name: str) -> bool:
+        """Ask the hub to stop a server; True when it is gone."""
         try:
-            await self.hub.stop_server(user, name)
+            return await self.hub.stop_server(user, name)
         except HubError as e:
             log.warning("could not stop %s/%s: %s", user, name, e)
+            return False
 
     async def apply(self, effects: Effects) -> None:
         if effects.start or effects.stop:
@@ -149,17 +183,19 @@ class Reconciler:
             return
         with self.admission.sessions() as session:
             rows = {
-                w.id: (w.owner, w.server_name, w.start_attempts)
+                w.id: (w.owner, w.server_name)
                 for w in session.scalars(
                     select(orm.Workload).where(orm.Workload.id.in_(effects.start + effects.stop))
                 )
             }
         # the hub answers a start or stop only once it is done (or after ~10 s):
         # run them beside the request that caused them, not inside it
+        now = time.time()
         for wid in effects.stop:
-            user, name, _ = rows[wid]
-            self._background(self._stop(user, name))
+            self._stops[wid] = now
+            self._background(self._stop(*rows[wid]))
         for wid in effects.start:
+            self._starts[wid] = now
             self._background(self._start(wid, *rows[wid]))
 
     def _background(self, coroutine) -> None:

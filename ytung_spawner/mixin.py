@@ -184,7 +184,8 @@ class YtungSpawnerMixin(Configurable):
             else:
                 workload = await client.submit_workload(**self._workload_request())
             self.ytung_workload_id = workload["id"]
-            while workload["status"] == "queued":
+            # "stopping" right after admission: preempted, and back in the queue once stopped
+            while workload["status"] in ("queued", "stopping"):
                 queue = workload.get("queue") or {}
                 self._ytung_message = _(
                     "Queued at position {position}: {reason}",
@@ -246,16 +247,40 @@ class YtungSpawnerMixin(Configurable):
                     "You have no access yet: ask an administrator to add you to a virtual cluster"
                 ),
             )
-        self._ytung_admitted = False
-        workload = await self.ytung_admit()
+        self._ytung_admitted, self._ytung_message = False, ""
+        try:
+            workload = await self.ytung_admit()
+        except BaseException:
+            # refused, cancelled by the user, timed out: the request must not start later
+            await asyncio.shield(self.ytung_event("stopped"))
+            raise
         self.ytung_bind(workload)
         try:
             url = await asyncio.wait_for(super().start(), self._ytung_launch_timeout)
-        except Exception as e:
-            await self.ytung_event("failed", str(e) or type(e).__name__)
+        except BaseException as e:
+            # make sure nothing runs on the devices before they are given back
+            try:
+                await super().stop(now=True)
+            except Exception:
+                self.log.exception("could not clean up after a failed start")
+            await asyncio.shield(self.ytung_event("failed", str(e) or type(e).__name__))
             raise
         await self.ytung_event("started")
         return url
+
+    async def poll(self):
+        # a server that exits by itself clears its state in poll(): report how it ended first
+        workload_id = self.ytung_workload_id
+        status = await super().poll()
+        if status is not None and workload_id is not None and self._ytung_admitted:
+            self.ytung_workload_id = workload_id
+            if status == 0:
+                await self.ytung_event("stopped")
+            else:
+                await self.ytung_event("failed", f"exit status {status}")
+            self.ytung_workload_id = None
+            self._ytung_admitted = False
+        return status
 
     async def stop(self, now=False):
         await super().stop(now=now)
@@ -288,7 +313,10 @@ class YtungSpawnerMixin(Configurable):
     def load_state(self, state):
         super().load_state(state)
         self.ytung_workload_id = state.get("ytung_workload")
+        # state is saved once start() returned: a saved workload was admitted and launched
+        self._ytung_admitted = self.ytung_workload_id is not None
 
     def clear_state(self):
         super().clear_state()
         self.ytung_workload_id = None
+        self._ytung_admitted, self._ytung_message = False, ""

@@ -64,7 +64,10 @@ class WorkloadListHandler(_Submitting, WorkloadMixin, APIHandler):
             value = self.get_argument(key, None)
             if value:
                 query = query.where(getattr(orm.Workload, key) == value)
-        limit = min(int(self.get_argument("limit", "500")), 5000)
+        limit = self.get_argument("limit", "500")
+        if not limit.isdigit() or not 1 <= int(limit) <= 5000:
+            raise web.HTTPError(400, self.t("'limit' must be a whole number from 1 to 5000"))
+        limit = int(limit)
         self.write_json([self.model(w) for w in self.db.scalars(query.limit(limit))])
 
     @requires(USE)
@@ -146,8 +149,7 @@ class WorkloadEventHandler(WorkloadMixin, APIHandler):
         w = self.find_workload(workload_id)
         admission = self.ytung.admission
         if event == "started":
-            if w.status == orm.SCHEDULING:
-                await admission.mark(w.id, orm.RUNNING, started_at=admission.clock())
+            await admission.mark(w.id, orm.RUNNING, (orm.SCHEDULING,), started_at=admission.clock())
         else:
             message = body.get("message")
             reason = (
