@@ -23,6 +23,53 @@ ROOT = Path(__file__).parent.parent
 ADMIN_PASSWORD = "Admin-pass-2026"
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (JupyterHub starts services and servers in new sessions,
+    so a process group does not reach them)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _cmdline_env(pid: int) -> str:
+    """A process's command line and environment (a server's data dir shows in its env)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        env = ""
+    return _cmdline(pid) + " " + env + " "
+
+
+def _signal(pids, sig) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,9 +138,12 @@ class RunningPlatform:
             platform.stop()
 
     def kill9(self) -> None:
-        """``kill -9`` the hub and everything in its process group (the service, the proxy);
-        single-user servers run in sessions of their own and survive, as in a real crash."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        """``kill -9`` the hub and the platform service at once. The proxy and the
+        single-user servers live on, as they would after a real crash of the hub's host
+        process; the restarted hub adopts them."""
+        service = [p for p in descendants(self.proc.pid) if "-m ytung_service" in _cmdline(p)]
+        assert service, "no service process found under the hub"
+        _signal([self.proc.pid, *service], signal.SIGKILL)
         self.proc.wait(10)
         self._log.close()
         self.proc = None
@@ -105,22 +155,24 @@ class RunningPlatform:
             self._stop_all_servers()
         except Exception:
             pass
+        # servers adopted after a restart are not the new hub's children: find them by path
+        leftovers = set(descendants(self.proc.pid)) | {
+            int(p)
+            for p in os.listdir("/proc")
+            if p.isdigit() and f"YTUNG_DATA_DIR={self.data_dir} " in _cmdline_env(int(p))
+        }
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        # the proxy and any leftover servers share the hub's session (process group)
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+            self.proc.kill()
         proxy_pid = self.data_dir / "proxy.pid"
         if proxy_pid.exists():
             try:
-                os.kill(int(proxy_pid.read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
+                leftovers.add(int(proxy_pid.read_text()))
+            except ValueError:
                 pass
+        _signal(leftovers - {os.getpid()}, signal.SIGTERM)
         self._log.close()
         self.proc = None
 
