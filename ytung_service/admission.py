@@ -178,6 +178,25 @@ class Admission:
             submit_time=self.clock(),
         )
 
+    def _checked(
+        self,
+        session: Session,
+        nodes: Sequence[Node],
+        user: orm.User | None,
+        body: dict[str, Any],
+        trusted: bool,
+        admin: bool,
+    ) -> orm.Workload:
+        """``parse`` in this session, then refuse at once what can never fit (400)."""
+        if user is not None:
+            user = session.get(orm.User, user.id)
+        workload = self.parse(session, user, body, trusted, admin)
+        vc = orm.Vc.find(session, workload.vc)
+        problem = never_fits(request_of(workload), nodes, to_scheduling(vc))
+        if problem is not None:
+            raise DomainError(400, problem.message, **problem.params)
+        return workload
+
     async def submit(
         self,
         body: dict[str, Any],
@@ -189,13 +208,7 @@ class Admission:
         nodes = await self.nodes()
         async with self.lock:
             with self.sessions() as session:
-                if user is not None:
-                    user = session.get(orm.User, user.id)
-                workload = self.parse(session, user, body, trusted, admin)
-                vc = orm.Vc.find(session, workload.vc)
-                problem = never_fits(request_of(workload), nodes, to_scheduling(vc))
-                if problem is not None:
-                    raise DomainError(400, problem.message, **problem.params)
+                workload = self._checked(session, nodes, user, body, trusted, admin)
                 if trusted and "server_name" in body:
                     clash = session.scalar(
                         select(orm.Workload).where(
@@ -225,13 +238,7 @@ class Admission:
         """What submitting ``body`` now would do (X1: the form warns "this will queue")."""
         nodes = await self.nodes()
         with self.sessions() as session:
-            if user is not None:
-                user = session.get(orm.User, user.id)
-            workload = self.parse(session, user, body, trusted, admin)
-            vc = orm.Vc.find(session, workload.vc)
-            problem = never_fits(request_of(workload), nodes, to_scheduling(vc))
-            if problem is not None:
-                raise DomainError(400, problem.message, **problem.params)
+            workload = self._checked(session, nodes, user, body, trusted, admin)
             state = self._state(session, nodes)
             action = preview(state, request_of(workload), self.clock(), self.policy)
         if isinstance(action, Queue):
