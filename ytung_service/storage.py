@@ -62,7 +62,11 @@ def home_path(data_dir: Path | str, user: str, user_path: str, *, what: str = "p
     if posix.is_absolute():
         if posix != PurePosixPath(virtual) and PurePosixPath(virtual) not in posix.parents:
             raise DomainError(
-                400, "{what} must stay inside {root}: {path}", what=what, root=virtual, path=user_path
+                400,
+                "{what} must stay inside {root}: {path}",
+                what=what,
+                root=virtual,
+                path=user_path,
             )
         user_path = str(posix.relative_to(virtual))
     home = home_dir(data_dir, user)

@@ -20,12 +20,14 @@ import os
 
 from jinja2 import Environment, FileSystemLoader
 from tornado import web
-from traitlets import Float, Integer, Unicode, default
+from traitlets import Dict, Float, Integer, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 from ytung_service.client import AsyncPlatformClient, PlatformError
 from ytung_service.i18n import request_language, translator
 from ytung_service.scheduling import DEVICE_TYPES, HUAWEI_NPU, NVIDIA_GPU
+
+from . import resources
 
 # the spawn form and the no-access notice (templates/, translated like every page)
 TEMPLATES = Environment(
@@ -81,6 +83,39 @@ class YtungSpawnerMixin(Configurable):
         Example: ``c.YtungSpawnerMixin.ytung_poll_interval = 2``
         """,
     ).tag(config=True)
+
+    resource_limits = Dict(
+        help="""V6: CPU/memory floor and ceiling of every workload, per device type.
+
+        Keys are device types (``nvidia_gpu_amd64``, ``huawei_npu_arm64``, ``cpu``) or
+        ``default``; values may set ``cpu_guarantee``, ``mem_guarantee``, ``cpu_limit``,
+        ``mem_limit`` (Kubernetes quantities; unset keys keep the defaults: floor 2 CPU / 400Mi,
+        ceiling 22 CPU / 80Gi). Kubernetes pods get them as requests/limits; the local runtime
+        kills a server whose process tree goes over ``mem_limit``.
+
+        Example::
+
+            c.YtungSpawnerMixin.resource_limits = {
+                "default": {"mem_limit": "32Gi"},
+                "huawei_npu_arm64": {"cpu_limit": "96", "mem_limit": "512Gi"},
+            }
+        """,
+    ).tag(config=True)
+
+    @default("resource_limits")
+    def _resource_limits_default(self):
+        return resources.validate_table(resources.DEFAULT_LIMITS)
+
+    @validate("resource_limits")
+    def _validate_resource_limits(self, proposal):
+        try:
+            return resources.validate_table(proposal["value"])
+        except ValueError as e:
+            raise TraitError(f"resource_limits: {e}") from e
+
+    def ytung_limits(self, device_type: str | None) -> resources.Limits:
+        """The V6 limits of a workload of ``device_type``."""
+        return resources.limits_for(self.resource_limits, device_type)
 
     ytung_workload_id: int | None = None
     _ytung_env: dict[str, str]
