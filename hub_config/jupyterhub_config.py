@@ -155,6 +155,12 @@ c.Spawner.server_token_scopes = [
 ]
 if runtime == "kubernetes":
     c.JupyterHub.spawner_class = "ytung_spawner.kube.YtungKubeSpawner"
+    # the service lists the cluster's nodes with the hub's credentials: in-cluster
+    # (KUBERNETES_SERVICE_HOST/PORT + the pod's service account) or a kubeconfig
+    c.JupyterHub.services[0]["environment"].update(
+        {k: v for k, v in os.environ.items() if k.startswith("KUBERNETES_") or k == "KUBECONFIG"}
+    )
+    c.YtungKubeSpawner.data_root = str(DATA)  # pods see the data root where the service does
 else:
     c.JupyterHub.spawner_class = "ytung_spawner.local.YtungLocalSpawner"
 

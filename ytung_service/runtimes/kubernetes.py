@@ -2,7 +2,9 @@
 
 - :func:`nodes_from_k8s` is pure: Node objects (dicts shaped like ``kubectl get nodes -o json`` items)
   in, scheduler :class:`~ytung_service.scheduling.Node` objects out.
-- :class:`KubernetesInventory` lists the nodes with kubernetes_asyncio (imported only when used).
+- :class:`KubernetesInventory` lists the nodes with kubernetes_asyncio (imported only when used),
+  and saves a running workload's container as an image (SPEC D8, :meth:`KubernetesInventory.save_image`
+  through :func:`save_pod_image`: a Job running ``nerdctl commit`` + ``push`` on the pod's node).
 
 How a Kubernetes node becomes an inventory node:
 
@@ -24,13 +26,19 @@ How a Kubernetes node becomes an inventory node:
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import inspect
 import logging
+import os
 import re
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ytung_service.errors import DomainError
 from ytung_service.scheduling import ARCH, DEVICE_TYPES, HUAWEI_NPU, MAX_PER_NODE, NVIDIA_GPU, Node
 
 log = logging.getLogger(__name__)
@@ -200,3 +208,176 @@ class KubernetesInventory:
         if not isinstance(node_list, Mapping):
             node_list = core.api_client.sanitize_for_serialization(node_list)
         return nodes_from_k8s(node_list.get("items") or [])
+
+    # -- D8: save a running environment as an image ----------------------------------------
+    async def save_image(self, *, owner: str, server_name: str, name: str, version: str) -> dict:
+        """Commit the running container of ``owner``'s server ``server_name`` and push it as
+        ``<registry>/<owner>/<name>:<version>``; the answer is what the dev-env domain stores:
+        ``{"image", "start_command", "packages"}``.
+
+        Configured by the service's environment (the Helm chart sets it): ``YTUNG_IMAGE_REGISTRY``
+        (e.g. ``registry.local:5000/ytung``), ``YTUNG_IMAGE_SAVE_TOOL`` (an image with ``nerdctl``),
+        ``YTUNG_IMAGE_REGISTRY_SECRET``, ``YTUNG_IMAGE_REGISTRY_INSECURE`` (``1``),
+        ``YTUNG_IMAGE_SAVE_TIMEOUT`` (seconds, default 1800), ``YTUNG_K8S_NAMESPACE``.
+        Refused with a :class:`DomainError`: not configured (501), no running pod (409), the Job
+        failed (502) or did not finish in time (504).
+        """
+        env = os.environ
+        registry = env.get("YTUNG_IMAGE_REGISTRY", "").rstrip("/")
+        tool = env.get("YTUNG_IMAGE_SAVE_TOOL", "")
+        if not registry or not tool:
+            raise DomainError(
+                501,
+                "Saving images is not configured: set YTUNG_IMAGE_REGISTRY and YTUNG_IMAGE_SAVE_TOOL",
+            )
+        core = self.api_client_factory()
+        if inspect.isawaitable(core):
+            core = await core
+        from kubernetes_asyncio import client
+
+        batch = client.BatchV1Api(core.api_client)
+        namespace = env.get("YTUNG_K8S_NAMESPACE") or _own_namespace()
+        pods = await core.list_namespaced_pod(
+            namespace, label_selector="component=singleuser-server"
+        )
+        pods = core.api_client.sanitize_for_serialization(pods).get("items") or []
+        pod = next(
+            (
+                p
+                for p in pods
+                if (p["metadata"].get("annotations") or {}).get("hub.jupyter.org/username") == owner
+                and (p["metadata"].get("annotations") or {}).get("hub.jupyter.org/servername", "")
+                == server_name
+                and (p.get("status") or {}).get("phase") == "Running"
+            ),
+            None,
+        )
+        if pod is None:
+            raise DomainError(409, "No running pod of {server}", server=server_name or owner)
+        image_ref = f"{registry}/{image_path(owner, name)}:{version}"
+        try:
+            job = await save_pod_image(
+                core,
+                batch,
+                namespace,
+                pod["metadata"]["name"],
+                image_ref,
+                tool_image=tool,
+                registry_secret=env.get("YTUNG_IMAGE_REGISTRY_SECRET", ""),
+                insecure_registry=env.get("YTUNG_IMAGE_REGISTRY_INSECURE", "") in ("1", "true"),
+                timeout=float(env.get("YTUNG_IMAGE_SAVE_TIMEOUT", "1800")),
+            )
+        except ValueError as e:  # a reference the registry would refuse, a pod not running
+            raise DomainError(
+                400, "Cannot save the image {image}: {reason}", image=image_ref, reason=str(e)
+            ) from None
+        status = job.get("status") or {}
+        if status.get("failed"):
+            raise DomainError(
+                502,
+                "Saving {image} failed: see Job {job}",
+                image=image_ref,
+                job=job["metadata"]["name"],
+            )
+        if not status.get("succeeded"):
+            raise DomainError(
+                504,
+                "Saving {image} did not finish in time: see Job {job}",
+                image=image_ref,
+                job=job["metadata"]["name"],
+            )
+        container = pod["spec"]["containers"][0]
+        command = [*(container.get("command") or []), *(container.get("args") or [])]
+        return {"image": image_ref, "start_command": command, "packages": []}
+
+
+def image_path(owner: str, name: str) -> str:
+    """``<owner>/<name>`` as a registry repository path: lowercase ``[a-z0-9._-]``; a part
+    with nothing left of it (a user name in Chinese) becomes ``u-<hash>`` so that it is never
+    empty and two such users do not share a repository.
+
+    >>> image_path("Mock@Name", "My Env")
+    'mock-name/my-env'
+    """
+    parts = []
+    for part in (owner, name):
+        clean = re.sub(r"[^a-z0-9._-]+", "-", part.lower()).strip("._-")
+        clean = re.sub(r"[._-]{2,}", "-", clean)[:60].strip("._-")
+        if not clean:
+            clean = "u-" + hashlib.sha256(part.encode()).hexdigest()[:10]
+        parts.append(clean)
+    return "/".join(parts)
+
+
+def _own_namespace() -> str:
+    """The namespace this process runs in (in-cluster), else ``default``."""
+    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    try:
+        with open(path) as f:
+            return f.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
+async def save_pod_image(
+    core: Any,
+    batch: Any,
+    namespace: str,
+    pod_name: str,
+    image_ref: str,
+    *,
+    tool_image: str,
+    registry_secret: str = "",
+    insecure_registry: bool = False,
+    wait: bool = True,
+    timeout: float = 1800,
+    poll_interval: float = 2.0,
+) -> dict:
+    """D8: commit the running main container of pod ``pod_name`` as ``image_ref`` and push it.
+
+    Creates the Job of :func:`ytung_spawner.objects.make_image_save_job` on the pod's node
+    (``core``/``batch``: kubernetes_asyncio ``CoreV1Api``/``BatchV1Api``). With ``wait``, polls
+    the Job until it succeeded or failed or ``timeout`` passed, and returns it as a dict (see
+    ``status.succeeded`` / ``status.failed``); without, returns the created Job at once.
+    ``ValueError`` for an image reference without a tag or a pod that is not running.
+    """
+    from ytung_spawner import objects
+
+    if not objects.valid_image_ref(image_ref):
+        raise ValueError(f"not an image reference with a tag: {image_ref!r}")
+    serialize = core.api_client.sanitize_for_serialization
+    pod = serialize(await core.read_namespaced_pod(pod_name, namespace))
+    container = objects.container_id(pod)
+    node = (pod.get("spec") or {}).get("nodeName")
+    if (pod.get("status") or {}).get("phase") != "Running" or not container or not node:
+        raise ValueError(f"pod {pod_name} is not running; only a running one is saved")
+    meta = pod.get("metadata") or {}
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    workload = {
+        "id": labels.get(objects.LABEL_WORKLOAD, "0"),
+        "kind": labels.get(objects.LABEL_KIND, "devenv"),
+        "owner": annotations.get(objects.ANNOTATION_OWNER, labels.get(objects.LABEL_OWNER, "")),
+        "vc": labels.get(objects.LABEL_VC, ""),
+    }
+    job = objects.make_image_save_job(
+        name=f"ytung-save-{objects.label_value(pod_name)[:40]}-{uuid.uuid4().hex[:8]}",
+        namespace=namespace,
+        node=node,
+        container_id=container,
+        image_ref=image_ref,
+        tool_image=tool_image,
+        workload=workload,
+        registry_secret=registry_secret or None,
+        insecure_registry=insecure_registry,
+    )
+    await batch.create_namespaced_job(namespace, job)
+    name = job["metadata"]["name"]
+    if not wait:
+        return job
+    deadline = time.monotonic() + timeout
+    while True:
+        current = serialize(await batch.read_namespaced_job(name, namespace))
+        status = current.get("status") or {}
+        if status.get("succeeded") or status.get("failed") or time.monotonic() > deadline:
+            return current
+        await asyncio.sleep(poll_interval)
