@@ -41,7 +41,7 @@ $(BIN)/python:
 # the project (editable) with the hub and lab extras; the lab extension is built by the
 # hatch-jupyter-builder hook and linked into the venv for development
 $(INSTALLED): pyproject.toml labextension/package.json labextension/yarn.lock | $(BIN)/python
-	$(BIN)/pip install -e ".[hub,lab]"
+	$(BIN)/pip install -e ".[hub,lab,ml]"
 	$(BIN)/jupyter labextension develop --overwrite .
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements
 	touch $@

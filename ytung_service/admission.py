@@ -445,6 +445,8 @@ def workload_model(w: orm.Workload, t, vc: orm.Vc | None, now: float) -> dict[st
         "placement": {node: list(ids) for node, ids in w.placement.items()},
         "server_name": w.server_name,
         "origin": w.origin,
+        #: what the spawners read (e.g. ``{"devenv": {"code_dir", "image", "privileged"}}``)
+        "user_options": dict(w.user_options or {}),
         "submitted": w.submit_time,
         "admitted": w.admitted_at,
         "started": w.started_at,

@@ -8,15 +8,79 @@ binding, not by Unix account — use the Kubernetes runtime for untrusted users.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sys
+from collections.abc import Awaitable, Callable
+from pathlib import PurePosixPath
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Unicode, default
+from traitlets import Float, Unicode, default
 
 from ytung_service.config import data_dir
 
 from .mixin import YtungSpawnerMixin
+
+
+# -- V6 on the local runtime: the memory ceiling of a server's process tree -----------------
+def tree_rss(pid: int) -> int | None:
+    """Resident memory of ``pid`` and all its descendants in bytes; None when it is gone."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        if root.status() == psutil.STATUS_ZOMBIE:
+            return None  # exited, not reaped yet
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return None
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass  # exited between listing and reading: it holds nothing any more
+    return total
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and its descendants (children first found, so none is re-parented away)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+
+
+def mebibytes(n: int) -> str:
+    return f"{n / 2**20:.0f}Mi"
+
+
+async def watch_memory(
+    pid: int,
+    limit: int,
+    interval: float,
+    on_exceeded: Callable[[str], Awaitable[None]],
+) -> None:
+    """Every ``interval`` seconds sum the tree's RSS; above ``limit`` kill the tree and call
+    ``on_exceeded("memory limit exceeded (X > Y)")``. Returns when the process is gone."""
+    while True:
+        used = tree_rss(pid)
+        if used is None:
+            return
+        if used > limit:
+            kill_tree(pid)
+            await on_exceeded(f"memory limit exceeded ({mebibytes(used)} > {mebibytes(limit)})")
+            return
+        await asyncio.sleep(interval)
 
 
 class YtungLocalSpawner(YtungSpawnerMixin, LocalProcessSpawner):
@@ -35,6 +99,47 @@ class YtungLocalSpawner(YtungSpawnerMixin, LocalProcessSpawner):
     @property
     def home_dir(self) -> str:
         return self.home_dir_template.format(data_dir=data_dir(), username=self.user.name)
+
+    memory_poll_interval = Float(
+        1.0,
+        help="""V6: seconds between two looks at the memory of a server's process tree; a tree
+        above the ceiling (``resource_limits`` ``mem_limit``) is killed and the workload fails
+        with the reason.
+
+        Example: ``c.YtungLocalSpawner.memory_poll_interval = 0.5``
+        """,
+    ).tag(config=True)
+
+    _ytung_watchdog: asyncio.Task | None = None
+
+    def ytung_code_dir(self, virtual: str) -> str:
+        home = PurePosixPath(f"/home/{self.user.name}")
+        path = PurePosixPath(virtual or str(home))
+        if path != home and home not in path.parents:
+            return self.home_dir
+        rel = path.relative_to(home)
+        return self.home_dir if str(rel) == "." else os.path.join(self.home_dir, str(rel))
+
+    def _ytung_watch(self) -> None:
+        """Start the memory watchdog of the running server (once)."""
+        if not self.pid or (self._ytung_watchdog and not self._ytung_watchdog.done()):
+            return
+        device_type = self._ytung_env.get("YTUNG_DEVICE_TYPE") or None
+        limit = self.ytung_limits(device_type).mem_limit_bytes
+        self._ytung_watchdog = asyncio.ensure_future(
+            watch_memory(self.pid, limit, self.memory_poll_interval, self._ytung_memory_exceeded)
+        )
+
+    async def _ytung_memory_exceeded(self, message: str) -> None:
+        self.log.warning("server %s of %s killed: %s", self.name, self.user.name, message)
+        await self.ytung_event("failed", message)
+        # the exit the hub's poll sees next is this one: report it only once
+        self._ytung_admitted = False
+
+    def _ytung_unwatch(self) -> None:
+        if self._ytung_watchdog is not None:
+            self._ytung_watchdog.cancel()
+            self._ytung_watchdog = None
 
     @default("cmd")
     def _cmd_default(self):
@@ -71,4 +176,16 @@ class YtungLocalSpawner(YtungSpawnerMixin, LocalProcessSpawner):
 
     async def start(self):
         os.makedirs(self.home_dir, 0o755, exist_ok=True)
-        return await super().start()
+        url = await super().start()
+        self._ytung_watch()
+        return url
+
+    async def poll(self):
+        status = await super().poll()
+        if status is None and self._ytung_admitted:
+            self._ytung_watch()  # a server adopted after a hub restart is watched too
+        return status
+
+    async def stop(self, now=False):
+        self._ytung_unwatch()
+        await super().stop(now=now)

@@ -252,6 +252,9 @@ class YtungSpawnerMixin(Configurable):
             "YTUNG_DEVICE_TYPE": workload.get("device_type") or "",
             "YTUNG_PLACEMENT": json.dumps(placement, sort_keys=True),
         }
+        if workload.get("job"):
+            # a training run: what the job runner of the server extension runs (SPEC T2, T3)
+            env["YTUNG_JOB"] = json.dumps(workload["job"], sort_keys=True)
         variable = DEVICE_ENV.get(workload.get("device_type") or "")
         if variable:
             # this process runs on one node: the first of the placement (one rank per node)
@@ -259,7 +262,33 @@ class YtungSpawnerMixin(Configurable):
             env[variable] = ",".join(str(i) for i in ids)
         elif placement == {}:
             env["CUDA_VISIBLE_DEVICES"] = ""  # CPU-only: hide any GPU of the host
+        env.update(self.ytung_devenv_env(workload))
         self._ytung_env = env
+
+    def ytung_code_dir(self, virtual: str) -> str:
+        """Where the code dir ``/home/<user>/...`` is inside the workload (local: under the
+        data root; Kubernetes: the home is mounted at ``/home/<user>``)."""
+        return virtual
+
+    def ytung_devenv_env(self, workload: dict) -> dict[str, str]:
+        """D9: what a dev environment adds to the platform environment (the server extension
+        also writes all of it to ``$YTUNG_POD_ENV``, the manual's ``/pod.env``)."""
+        spec = (workload.get("user_options") or {}).get("devenv")
+        if not isinstance(spec, dict):
+            return {}
+        code_dir = self.ytung_code_dir(str(spec.get("code_dir") or ""))
+        return {
+            "YTUNG_DEVENV_ID": str(spec.get("id", "")),
+            "YTUNG_DEVENV_NAME": str(spec.get("name", "")),
+            "YTUNG_CODE_DIR": code_dir,
+            "YTUNG_ENGINE_IMAGE": str(spec.get("image", "")),
+            "YTUNG_ENGINE_TYPE": str(spec.get("engine_type", "")),
+            "YTUNG_JOB_TYPE": str(spec.get("job_type", "regular")),
+            "YTUNG_NODES": str(workload.get("nodes", 1)),
+            "YTUNG_DEVICES_PER_NODE": str(workload.get("devices_per_node", 0)),
+            "YTUNG_PRIVILEGED": "1" if spec.get("privileged") is True else "0",
+            "YTUNG_OWNER": str(workload.get("owner", "")),
+        }
 
     async def ytung_event(self, event: str, message: str = "") -> None:
         if self.ytung_workload_id is None:

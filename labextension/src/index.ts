@@ -10,7 +10,12 @@ import {
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { setLanguage } from './handler';
+import { openLabeling } from './labeling/widget';
+import { AnnotationPanel } from './panels/annotation';
+import { DatasetsPanel } from './panels/datasets';
+import { DevEnvsPanel } from './panels/devenvs';
 import { OverviewPanel } from './panels/overview';
+import { TrainingPanel } from './panels/training';
 import { VirtualClustersPanel } from './panels/vcs';
 import { YtungSidebar } from './sidebar';
 import { TRANSLATION_DOMAIN } from './tokens';
@@ -36,6 +41,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new YtungSidebar(translator);
     sidebar.addSection(new OverviewPanel(trans));
     sidebar.addSection(new VirtualClustersPanel(trans));
+    sidebar.addSection(new DevEnvsPanel(trans));
+    sidebar.addSection(new TrainingPanel(trans));
+    sidebar.addSection(new DatasetsPanel(trans));
+    sidebar.addSection(new AnnotationPanel(trans, d => openLabeling(app, trans, d)));
 
     app.shell.add(sidebar, 'left', { rank: SIDEBAR_RANK });
     if (restorer) {

@@ -346,3 +346,37 @@ def test_time_limit_stops_the_workload_and_admin_can_extend(cluster, admin, user
     r = cluster.api("POST", "workloads", users["u1"], json={"vc": "vision", "name": "free"}).json()
     assert r["time_left"] is not None  # vision has max_hours 24
     cluster.api("DELETE", f"workloads/{r['id']}", users["u1"])
+
+
+def test_users_cannot_forge_user_options(cluster, users):
+    """user_options reach the spawner as trusted facts (a privileged pod, a job's command):
+    a user's own submission never carries them."""
+    forged = {"devenv": {"privileged": True}, "job": {"command": ["sh", "-c", "id"]}}
+    r = cluster.api(
+        "POST",
+        "workloads",
+        users["outsider"],
+        json={"vc": "vision", "device_type": NPU, "devices_per_node": 8, "user_options": forged},
+    )
+    assert r.status_code == 403  # not a member: refused before anything else
+    r = cluster.api(
+        "POST",
+        "workloads",
+        users["u3"],
+        json={
+            "vc": "vision",
+            "device_type": NPU,
+            "devices_per_node": 8,
+            "nodes": 2,
+            "preemptible": True,
+            "user_options": forged,
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["user_options"] == {}
+    wid = r.json()["id"]
+    cluster.api("DELETE", f"workloads/{wid}", users["u3"])
+    _wait(
+        lambda: cluster.api("GET", f"workloads/{wid}", users["u3"]).json()["status"] == "closed",
+        what="the forged workload to close",
+    )

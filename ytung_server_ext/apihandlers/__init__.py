@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from jupyter_server.utils import url_path_join
 
-from . import me, settings, vcs
+from . import datasets, devenvs, jobs, me, settings, vcs
+
+# not ``from . import annotations``: the name is taken by ``from __future__ import annotations``
+from .annotations import default_handlers as annotation_handlers
 
 API_PREFIX = ("ytung", "api")
 
@@ -16,6 +19,10 @@ default_handlers = [
     *me.default_handlers,
     *vcs.default_handlers,
     *settings.default_handlers,
+    *devenvs.default_handlers,
+    *annotation_handlers,
+    *datasets.default_handlers,
+    *jobs.default_handlers,
 ]
 
 

@@ -105,11 +105,24 @@ class MyVcsHandler(APIHandler):
 class MySettingsHandler(MyVcsHandler):
     async def get(self):
         user = self._user()
-        self.write_json({"current_vc": user.current_vc})
+        self.write_json(
+            {"current_vc": user.current_vc, "privilege_enabled": bool(user.privilege_enabled)}
+        )
 
     async def put(self):
         user = self._user()
         body = self.get_json_body()
+        if "privilege_enabled" in body:
+            # U1: the Privilege Job toggle (D1 offers root inside only when it is on)
+            enabled = body["privilege_enabled"]
+            if not isinstance(enabled, bool):
+                raise web.HTTPError(400, self.t("'privilege_enabled' must be true or false"))
+            user.privilege_enabled = enabled
+            if "current_vc" not in body:
+                self.db.commit()
+                return self.write_json(
+                    {"current_vc": user.current_vc, "privilege_enabled": enabled}
+                )
         name = body.get("current_vc")
         if not isinstance(name, str) or not name:
             raise web.HTTPError(400, self.t("'current_vc' (a VC name) is required"))
@@ -120,7 +133,7 @@ class MySettingsHandler(MyVcsHandler):
             )
         user.current_vc = name
         self.db.commit()
-        self.write_json({"current_vc": name})
+        self.write_json({"current_vc": name, "privilege_enabled": bool(user.privilege_enabled)})
 
 
 default_handlers += [

@@ -19,7 +19,11 @@ EVENTS = {"started": orm.RUNNING, "stopped": orm.CLOSED, "failed": orm.FAILED}
 
 class WorkloadMixin:
     def model(self, w: orm.Workload) -> dict:
-        return workload_model(w, self.t, orm.Vc.find(self.db, w.vc), self.ytung.admission.clock())
+        model = workload_model(w, self.t, orm.Vc.find(self.db, w.vc), self.ytung.admission.clock())
+        if w.kind == "training":
+            # the run spec the spawner passes to the job runner as YTUNG_JOB (SPEC T2, T3)
+            model["job"] = (w.user_options or {}).get("job")
+        return model
 
     def find_workload(self, workload_id: str) -> orm.Workload:
         w = self.db.get(orm.Workload, int(workload_id))
@@ -34,6 +38,11 @@ class WorkloadMixin:
 
 class _Submitting:
     async def _submit(self, body: dict):
+        if not self.is_trusted_service:
+            # user_options reach the spawner as trusted facts (privileged pods, the job's
+            # command, worker commands): only the hub side and the domain modules
+            # (devenvs, jobs) may set them, after their own checks
+            body = {k: v for k, v in body.items() if k != "user_options"}
         return await self.ytung.admission.submit(
             body,
             self.platform_user,

@@ -49,6 +49,15 @@ STATUS_LABELS = {
     orm.ERROR: N_("Error"),
 }
 
+#: W2: the type filter (SPEC's workload kinds, the manual's words in zh_CN)
+KIND_LABELS = {
+    "devenv": N_("Dev environment"),
+    "training": N_("Training"),
+    "evaluation": N_("Evaluation"),
+    "inference": N_("Inference"),
+    "conversion": N_("Model conversion"),
+}
+
 
 def device_types(nodes: Iterable[Node], quota_types: Iterable[str] = ()) -> list[str]:
     """The device types a VC page shows: those the cluster has, and any a VC still has quota of."""
@@ -453,8 +462,11 @@ class AdminWorkloadsHandler(AdminPage):
     async def get(self):
         status = self.get_argument("status", "live")
         vc_name = self.get_argument("vc", "")
+        kind = self.get_argument("kind", "")
         keyword = self.get_argument("q", "").strip()
         query = select(orm.Workload).order_by(orm.Workload.id.desc())
+        if kind:
+            query = query.where(orm.Workload.kind == kind)
         if status == "live":
             query = query.where(orm.Workload.status.in_(orm.LIVE_STATUSES))
         elif status:
@@ -475,7 +487,8 @@ class AdminWorkloadsHandler(AdminPage):
             workloads=rows,
             statuses=["live", *orm.LIVE_STATUSES, *orm.TERMINAL_STATUSES],
             vc_names=sorted(by_vc),
-            filters={"status": status, "vc": vc_name, "q": keyword},
+            kinds=KIND_LABELS,
+            filters={"status": status, "vc": vc_name, "kind": kind, "q": keyword},
         )
 
 

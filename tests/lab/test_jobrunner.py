@@ -1,0 +1,219 @@
+"""The job runner (SPEC T2, T3, T6): the contract command, the rank plan, and real runs.
+
+The plan is pure (literal tests); the runs are real processes: a 2-rank ``torch.distributed``
+training of the digits preset over gloo on CPU, a command that crashes at once, a rank that
+fails while the other waits.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ytung_server_ext.jobrunner import JobRunner, Rank, contract_argv, rank_plan, runner_from_env
+
+PRESET = Path(__file__).parent.parent.parent / "ytung_service" / "presets" / "digits_cnn"
+PY = "/venv/bin/python"
+
+
+def job_doc(tmp_path: Path, **changes) -> dict:
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    doc = {
+        "id": 7,
+        "run": 1,
+        "name": "t",
+        "engine": "pytorch",
+        "code_dir": str(code),
+        "start_file": str(code / "train.py"),
+        "output_path": str(tmp_path / "out"),
+        "data_path": None,
+        "checkpoint_path": None,
+        "params": {},
+        "distributed": False,
+        "master_command": "",
+        "worker_command": "",
+        "keep_alive": False,
+        "job_dir": str(tmp_path / "job"),
+        "log_dir": str(tmp_path / "job" / "logs"),
+    }
+    doc.update(changes)
+    return doc
+
+
+def test_contract_argv():
+    assert contract_argv(
+        PY, "/c/train.py", {"epochs": "3", "lr": "0.1"}, "/d/1/2", "/o", "/o/ck.pt"
+    ) == [
+        PY, "/c/train.py", "--epochs", "3", "--lr", "0.1",
+        "--data_path", "/d/1/2", "--output_path", "/o", "--checkpoint_path", "/o/ck.pt",
+    ]  # fmt: skip
+    # no dataset, no checkpoint: the arguments are left out
+    assert contract_argv(PY, "t.py", {}, None, "/o") == [PY, "t.py", "--output_path", "/o"]
+
+
+def test_single_node_plan_is_one_process():
+    job = {"start_file": "/c/t.py", "output_path": "/o", "params": {"a": "1"}}
+    assert rank_plan(job, {"n1": [0, 1]}, "nvidia_gpu_amd64", PY, 29500) == [
+        Rank(
+            0,
+            [PY, "/c/t.py", "--a", "1", "--output_path", "/o"],
+            {
+                "YTUNG_DATA_PATH": "",
+                "YTUNG_OUTPUT_PATH": "/o",
+                "YTUNG_CHECKPOINT_PATH": "",
+                "PYTHONUNBUFFERED": "1",
+            },
+        )
+    ]
+
+
+def test_distributed_plan_binds_one_gpu_per_rank_node_major():
+    job = {
+        "start_file": "/c/t.py",
+        "output_path": "/o",
+        "distributed": True,
+        "nodes": 2,
+        "devices_per_node": 2,
+        "master_command": "python master.py --role m",
+        "worker_command": "",
+    }
+    plan = rank_plan(job, {"b-node": [6, 7], "a-node": [0, 3]}, "nvidia_gpu_amd64", PY, 29501)
+    assert [r.rank for r in plan] == [0, 1, 2, 3]
+    assert [r.env["CUDA_VISIBLE_DEVICES"] for r in plan] == ["0", "3", "6", "7"]
+    assert [(r.env["NODE_RANK"], r.env["LOCAL_RANK"]) for r in plan] == [
+        ("0", "0"), ("0", "1"), ("1", "0"), ("1", "1"),
+    ]  # fmt: skip
+    assert {r.env["WORLD_SIZE"] for r in plan} == {"4"}
+    assert {r.env["MASTER_PORT"] for r in plan} == {"29501"}
+    assert plan[0].argv == [PY, "master.py", "--role", "m"]  # the master command
+    assert plan[1].argv == [PY, "/c/t.py", "--output_path", "/o"]  # workers: the contract
+
+
+def test_distributed_npu_and_cpu_plans():
+    job = {"start_file": "t.py", "output_path": "/o", "distributed": True, "nodes": 1}
+    npu = rank_plan({**job, "devices_per_node": 2}, {"npu-1": [4, 5]}, "huawei_npu_arm64", PY, 1)
+    assert [r.env["ASCEND_RT_VISIBLE_DEVICES"] for r in npu] == ["4", "5"]
+    cpu = rank_plan({**job, "nodes": 3, "devices_per_node": 0}, {}, "", PY, 1)
+    assert [r.env["RANK"] for r in cpu] == ["0", "1", "2"]
+    assert {r.env["CUDA_VISIBLE_DEVICES"] for r in cpu} == {""}
+
+
+def test_runner_from_env_only_for_training():
+    assert runner_from_env({"YTUNG_WORKLOAD_KIND": "devenv", "YTUNG_JOB": "{}"}) is None
+    assert runner_from_env({"YTUNG_WORKLOAD_KIND": "training"}) is None
+    env = {
+        "YTUNG_WORKLOAD_KIND": "training",
+        "YTUNG_JOB": json.dumps({"job_dir": "/j", "log_dir": "/j/logs"}),
+        "YTUNG_WORKLOAD_ID": "12",
+        "YTUNG_PLACEMENT": '{"n": [1]}',
+        "YTUNG_DEVICE_TYPE": "nvidia_gpu_amd64",
+    }
+    runner = runner_from_env(env)
+    assert (runner.workload_id, runner.placement, runner.device_type) == (
+        12,
+        {"n": [1]},
+        "nvidia_gpu_amd64",
+    )
+
+
+class Reports(list):
+    async def __call__(self, event, code, message):
+        self.append((event, code, message))
+
+
+def log_lines(tmp_path: Path, rank: int) -> list[str]:
+    return (tmp_path / "job" / "logs" / f"rank-{rank}.log").read_text().splitlines()
+
+
+@pytest.mark.slow
+async def test_two_ranks_train_the_digits_cnn_over_gloo(tmp_path):
+    """T3 for real: two processes, torch.distributed over gloo on CPU, one model."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "train.py").write_text((PRESET / "train.py").read_text())
+    job = job_doc(
+        tmp_path,
+        distributed=True,
+        nodes=2,
+        devices_per_node=0,
+        params={"epochs": "3", "batch_size": "32"},
+    )
+    reports = Reports()
+    runner = JobRunner(job, workload_id=3, report=reports, python=sys.executable)
+    code_ = await runner.run()
+    logs = {r: log_lines(tmp_path, r) for r in (0, 1)}
+    assert code_ == 0, logs
+    assert reports == [("completed", 0, "")]
+    for rank in (0, 1):
+        text = "\n".join(logs[rank])
+        assert f"[rank {rank}] [stdout] rank {rank}/2:" in text
+        assert f"[rank {rank}] [stdout] epoch 3/3" in text
+        assert logs[rank][-1].endswith(f"[rank {rank}] [platform] exited with code 0")
+        # every line: ISO time, rank tag, stream
+        assert all(line[:4] == "2026" or line[:2] == "20" for line in logs[rank])
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["accuracy"] > 0.8
+    assert sorted(p.name for p in (tmp_path / "out").glob("checkpoint-*.pt")) == [
+        "checkpoint-epoch1.pt",
+        "checkpoint-epoch2.pt",
+        "checkpoint-epoch3.pt",
+    ]
+    runtime = json.loads((tmp_path / "job" / "runtime.json").read_text())
+    assert runtime["exit_code"] == 0 and [r["rank"] for r in runtime["ranks"]] == [0, 1]
+    assert runtime["ranks"][0]["argv"][-2:] == ["--output_path", str(tmp_path / "out")]
+
+
+async def test_a_command_that_crashes_reports_failed_with_the_tail_of_stderr(tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "train.py").write_text(
+        "import sys\nprint('starting')\nraise SystemExit('boom: CUDA error: out of memory')\n"
+    )
+    reports = Reports()
+    runner = JobRunner(job_doc(tmp_path), workload_id=1, report=reports, python=sys.executable)
+    assert await runner.run() == 1
+    [(event, code, tail)] = reports
+    assert (event, code) == ("failed", 1) and "boom: CUDA error" in tail
+    lines = log_lines(tmp_path, 0)
+    assert any(line.endswith("[rank 0] [stdout] starting") for line in lines)
+    # the device error log keeps the stderr lines that name a device error
+    device = (tmp_path / "job" / "logs" / "device.log").read_text()
+    assert "[rank 0] [stderr] boom: CUDA error: out of memory" in device
+
+
+async def test_a_failing_rank_stops_the_others(tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "train.py").write_text(
+        "import os, sys, time\n"
+        "if os.environ['RANK'] == '1':\n"
+        "    print('rank 1 gives up', file=sys.stderr); sys.exit(3)\n"
+        "time.sleep(600)\n"
+    )
+    job = job_doc(tmp_path, distributed=True, nodes=2, devices_per_node=0)
+    reports = Reports()
+    runner = JobRunner(job, workload_id=1, report=reports, python=sys.executable)
+    assert await runner.run() == 3
+    assert reports[0][:2] == ("failed", 3) and "rank 1 gives up" in reports[0][2]
+    assert any("[platform] rank 1 failed (3)" in line for line in log_lines(tmp_path, 1))
+    # rank 0 was stopped (SIGTERM: 128 + 15)
+    assert log_lines(tmp_path, 0)[-1].endswith("exited with code 3")
+
+
+async def test_a_missing_interpreter_is_a_failure_not_a_crash(tmp_path):
+    (tmp_path / "code").mkdir()
+    reports = Reports()
+    runner = JobRunner(
+        job_doc(tmp_path), workload_id=1, report=reports, python=str(tmp_path / "no-python")
+    )
+    assert await runner.run() == 127
+    assert reports[0][0] == "failed" and "could not start the job" in reports[0][2]
+
+
+def test_tensorboard_gets_a_port_the_proxy_opens():
+    from ytung_server_ext.jobrunner import PROXY_PORTS, free_port
+
+    assert PROXY_PORTS == (40000, 49999)
+    assert all(40000 <= free_port(*PROXY_PORTS) <= 49999 for _ in range(5))

@@ -1,0 +1,336 @@
+"""Safe extraction (ytung_service/archives.py) against crafted malicious and broken archives.
+
+Every refusal must leave nothing behind: not the destination, not a file outside it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ytung_service.archives import Limits, archive_kind, extract, member_parts
+from ytung_service.errors import DomainError
+
+
+# -- building archives ------------------------------------------------------------------------
+def tar_with(path: Path, members: list[tuple], mode: str = "w") -> Path:
+    """``members``: ``(name, bytes)`` files, ``(name, "dir")``, ``(name, "sym", target)``,
+    ``(name, "hard", target)``, ``(name, "fifo")``."""
+    with tarfile.open(path, mode) as tar:
+        for member in members:
+            name, what = member[0], member[1]
+            info = tarfile.TarInfo(name)
+            if isinstance(what, bytes):
+                info.size = len(what)
+                tar.addfile(info, io.BytesIO(what))
+                continue
+            if what == "dir":
+                info.type = tarfile.DIRTYPE
+            elif what == "sym":
+                info.type, info.linkname = tarfile.SYMTYPE, member[2]
+            elif what == "hard":
+                info.type, info.linkname = tarfile.LNKTYPE, member[2]
+            elif what == "fifo":
+                info.type = tarfile.FIFOTYPE
+            tar.addfile(info)
+    return path
+
+
+def zip_with(path: Path, members: list[tuple], compression=zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for member in members:
+            name, what = member[0], member[1]
+            if what == "sym":
+                info = zipfile.ZipInfo(name)
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                zf.writestr(info, member[2])
+            else:
+                zf.writestr(name, what)
+    return path
+
+
+@pytest.fixture
+def dest(tmp_path) -> Path:
+    return tmp_path / "root" / "out"
+
+
+def refused(archive: Path, kind: str, dest: Path, match: str, limits: Limits | None = None):
+    outside_before = (
+        sorted(p.name for p in dest.parent.parent.iterdir()) if dest.parent.parent.exists() else []
+    )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(DomainError) as e:
+        extract(archive, kind, dest, limits)
+    assert e.value.status == 400
+    assert match in str(e.value), e.value
+    assert not dest.exists(), "a refused archive must leave nothing"
+    assert sorted(p.name for p in dest.parent.iterdir()) == []
+    after = sorted(p.name for p in dest.parent.parent.iterdir())
+    assert set(after) - set(outside_before) <= {"root"}
+    return e.value
+
+
+# -- the file name ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("data.zip", "zip"),
+        ("DATA.ZIP", "zip"),
+        ("a.tar", "tar"),
+        ("a.tar.gz", "tar.gz"),
+        ("a.tgz", "tar.gz"),
+        ("my.data.v2.tar.gz", "tar.gz"),
+    ],
+)
+def test_archive_kind(name, kind):
+    assert archive_kind(name) == kind
+
+
+@pytest.mark.parametrize("name", ["a.rar", "a.gz", "a.7z", "zip", ".zip", "a.tar.bz2", "", "a"])
+def test_wrong_extension_is_refused(name):
+    with pytest.raises(DomainError) as e:
+        archive_kind(name)
+    assert e.value.status == 400 and "Unsupported file type" in e.value.message
+
+
+def test_member_parts():
+    assert member_parts("./images/a.png") == ("images", "a.png")
+    assert member_parts("a//b/") == ("a", "b")
+    for bad in ("/etc/passwd", "../x", "a/../../x", "C:\\x", "a\\..\\..\\x", "a\x00b"):
+        with pytest.raises(DomainError):
+            member_parts(bad)
+
+
+# -- good archives ----------------------------------------------------------------------------
+@pytest.mark.parametrize("kind, mode", [("tar", "w"), ("tar.gz", "w:gz")])
+def test_tar_extracts_files_dirs_and_inside_links(tmp_path, dest, kind, mode):
+    archive = tar_with(
+        tmp_path / f"good.{kind}",
+        [
+            ("data", "dir"),
+            ("data/a.txt", b"alpha"),
+            ("data/sub/b.txt", b"beta" * 1000),
+            ("data/latest", "sym", "sub/b.txt"),
+            ("data/sub/up", "sym", "../a.txt"),
+            ("data/copy.txt", "hard", "data/a.txt"),
+        ],
+        mode,
+    )
+    dest.parent.mkdir(parents=True)
+    stats = extract(archive, kind, dest)
+    assert (dest / "data/a.txt").read_bytes() == b"alpha"
+    assert (dest / "data/latest").read_bytes() == b"beta" * 1000
+    assert (dest / "data/sub/up").read_bytes() == b"alpha"
+    assert (dest / "data/copy.txt").read_bytes() == b"alpha"
+    assert stats.files == 5 and stats.bytes == 5 + 4000
+    assert stat.S_IMODE((dest / "data/a.txt").stat().st_mode) == 0o644
+
+
+def test_zip_extracts(tmp_path, dest):
+    archive = zip_with(
+        tmp_path / "good.zip",
+        [
+            ("imgs/", b""),
+            ("imgs/1.png", b"\x89PNG" * 10),
+            ("labels.json", b"{}"),
+            ("l", "sym", "labels.json"),
+        ],
+    )
+    dest.parent.mkdir(parents=True)
+    stats = extract(archive, "zip", dest)
+    assert (dest / "imgs/1.png").read_bytes() == b"\x89PNG" * 10
+    assert (dest / "l").is_symlink() and (dest / "l").read_bytes() == b"{}"
+    assert stats.files == 3
+
+
+def test_setuid_bits_are_dropped(tmp_path, dest):
+    archive = tmp_path / "suid.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("run.sh")
+        info.size, info.mode = 2, 0o6777
+        tar.addfile(info, io.BytesIO(b"#!"))
+    dest.parent.mkdir(parents=True)
+    extract(archive, "tar", dest)
+    assert stat.S_IMODE((dest / "run.sh").stat().st_mode) == 0o644
+
+
+# -- malicious archives -----------------------------------------------------------------------
+def test_zip_slip(tmp_path, dest):
+    archive = zip_with(tmp_path / "slip.zip", [("ok.txt", b"x"), ("../../evil.txt", b"pwned")])
+    refused(archive, "zip", dest, "'..'")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_tar_slip(tmp_path, dest):
+    archive = tar_with(tmp_path / "slip.tar", [("a/../../evil.txt", b"pwned")])
+    refused(archive, "tar", dest, "'..'")
+
+
+@pytest.mark.parametrize("name", ["/tmp/ytung-evil.txt", "\\\\server\\x", "C:/evil.txt"])
+def test_absolute_paths(tmp_path, dest, name):
+    archive = zip_with(tmp_path / "abs.zip", [(name, b"pwned")])
+    # zipfile itself strips a leading "/" when writing; write the raw name
+    if name.startswith("/"):
+        archive = tar_with(tmp_path / "abs.tar", [(name, b"pwned")])
+        refused(archive, "tar", dest, "Absolute path")
+        assert not Path(name).exists()
+    else:
+        refused(archive, "zip", dest, "Absolute path")
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../outside", "../outside", "a/../../x", ""])
+def test_symlink_escapes(tmp_path, dest, target):
+    archive = tar_with(tmp_path / "sym.tar", [("link", "sym", target), ("link/pwned", b"x")])
+    refused(archive, "tar", dest, "Link pointing outside")
+
+
+def test_symlink_escape_in_zip(tmp_path, dest):
+    archive = zip_with(tmp_path / "sym.zip", [("link", "sym", "/etc")])
+    refused(archive, "zip", dest, "Link pointing outside")
+
+
+def test_symlink_bent_out_by_a_later_link(tmp_path, dest):
+    """Each link looks inside by its text, but together they point out (s -> ., t -> s/../x)."""
+    archive = tar_with(
+        tmp_path / "bent.tar",
+        [("t", "sym", "s/../x"), ("s", "sym", "."), ("t2", "dir")],
+    )
+    refused(archive, "tar", dest, "Link pointing outside")
+
+
+def test_writing_through_an_escaping_directory_link(tmp_path, dest):
+    outside = tmp_path / "root" / "x"
+    archive = tar_with(
+        tmp_path / "through.tar",
+        [("t", "sym", "s/../x"), ("s", "sym", "."), ("t/evil.txt", b"pwned")],
+    )
+    dest.parent.mkdir(parents=True)
+    with pytest.raises(DomainError) as e:
+        extract(archive, "tar", dest)
+    assert "Link escape" in str(e.value) or "outside" in str(e.value)
+    assert not dest.exists() and not outside.exists()
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../outside.txt", "missing.txt", "dir"])
+def test_hardlink_escapes(tmp_path, dest, target):
+    archive = tar_with(tmp_path / "hard.tar", [("dir", "dir"), ("h", "hard", target)])
+    refused(archive, "tar", dest, "Link pointing outside")
+
+
+def test_hardlink_through_a_symlink_is_refused(tmp_path, dest):
+    (tmp_path / "secret.txt").write_text("secret")
+    archive = tar_with(
+        tmp_path / "hard2.tar", [("s", "sym", "."), ("h", "hard", "s/s/../secret.txt")]
+    )
+    refused(archive, "tar", dest, "")
+
+
+def test_device_and_fifo_are_refused(tmp_path, dest):
+    archive = tar_with(tmp_path / "fifo.tar", [("ok.txt", b"x"), ("pipe", "fifo")])
+    refused(archive, "tar", dest, "Unsupported entry")
+
+
+def test_zip_bomb_ratio(tmp_path, dest):
+    archive = zip_with(tmp_path / "bomb.zip", [("zeros.bin", b"\0" * (8 << 20))])
+    assert archive.stat().st_size < 20_000
+    limits = Limits(max_ratio=50, ratio_floor_bytes=1 << 20)
+    refused(archive, "zip", dest, "zip bomb", limits)
+
+
+def test_gzip_bomb_ratio_is_counted_while_writing(tmp_path, dest):
+    archive = tar_with(tmp_path / "bomb.tar.gz", [("zeros.bin", b"\0" * (8 << 20))], "w:gz")
+    limits = Limits(max_ratio=50, ratio_floor_bytes=1 << 20)
+    refused(archive, "tar.gz", dest, "zip bomb", limits)
+
+
+def test_zip_with_lying_sizes_is_stopped_by_counting(tmp_path, dest):
+    """A central directory that understates sizes: the bytes written are counted anyway."""
+    archive = zip_with(tmp_path / "liar.zip", [("zeros.bin", b"\0" * (4 << 20))])
+    data = bytearray(archive.read_bytes())
+    # patch the uncompressed size in the central directory entry to 10 bytes
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 24 : cd + 28] = (10).to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+    limits = Limits(max_total_bytes=1 << 20, ratio_floor_bytes=1 << 20)
+    err = refused(archive, "zip", dest, "", limits)
+    assert "more than" in str(err) or "damaged" in str(err)
+
+
+def test_total_size_limit(tmp_path, dest):
+    archive = tar_with(
+        tmp_path / "big.tar", [("a", os.urandom(600_000)), ("b", os.urandom(600_000))]
+    )
+    refused(archive, "tar", dest, "more than 1000000 bytes", Limits(max_total_bytes=1_000_000))
+
+
+def test_too_many_files(tmp_path, dest):
+    archive = zip_with(tmp_path / "many.zip", [(f"f{i}.txt", b"x") for i in range(30)])
+    refused(archive, "zip", dest, "more than 20 files", Limits(max_files=20))
+    tar = tar_with(tmp_path / "many.tar", [(f"f{i}.txt", b"x") for i in range(30)])
+    refused(tar, "tar", dest, "more than 20 files", Limits(max_files=20))
+
+
+def test_empty_directories_count_against_the_file_limit(tmp_path, dest):
+    """A tar of empty directories (no bytes, only inodes) is held to ``max_files`` too."""
+    tar = tar_with(tmp_path / "dirs.tar", [(f"d{i}", "dir") for i in range(30)] + [("f", b"x")])
+    refused(tar, "tar", dest, "more than 20 files", Limits(max_files=20))
+    ok = tar_with(tmp_path / "few.tar", [("d", "dir"), ("d/", "dir"), ("d/f", b"x")])
+    assert extract(ok, "tar", tmp_path / "few").files == 1  # directories are no files
+
+
+# -- broken archives --------------------------------------------------------------------------
+def test_truncated_tar_gz(tmp_path, dest):
+    archive = tar_with(tmp_path / "t.tar.gz", [("a.bin", os.urandom(200_000))], "w:gz")
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    refused(archive, "tar.gz", dest, "damaged")
+
+
+def test_truncated_tar(tmp_path, dest):
+    archive = tar_with(tmp_path / "t.tar", [("a.bin", os.urandom(200_000))])
+    data = archive.read_bytes()
+    archive.write_bytes(data[:100_000])
+    refused(archive, "tar", dest, "damaged")
+
+
+def test_truncated_zip(tmp_path, dest):
+    archive = zip_with(tmp_path / "t.zip", [("a.bin", os.urandom(200_000))])
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) - 30])
+    refused(archive, "zip", dest, "damaged")
+
+
+def test_corrupt_zip_data_fails_the_crc(tmp_path, dest):
+    archive = zip_with(tmp_path / "crc.zip", [("a.txt", b"hello world" * 100)], zipfile.ZIP_STORED)
+    data = bytearray(archive.read_bytes())
+    data[40] ^= 0xFF  # inside the stored data
+    archive.write_bytes(bytes(data))
+    refused(archive, "zip", dest, "damaged")
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar", "tar.gz"])
+def test_not_an_archive_at_all(tmp_path, dest, kind):
+    archive = tmp_path / f"fake.{kind}"
+    archive.write_bytes(b"this is a text file, not an archive\n" * 50)
+    refused(archive, kind, dest, "damaged")
+
+
+def test_zip_named_tar_gz_is_refused(tmp_path, dest):
+    archive = zip_with(tmp_path / "real.zip", [("a.txt", b"x")])
+    refused(archive, "tar.gz", dest, "damaged")
+
+
+def test_empty_archive(tmp_path, dest):
+    archive = tar_with(tmp_path / "empty.tar", [("only-a-dir", "dir")])
+    refused(archive, "tar", dest, "no files")
+
+
+def test_duplicate_entries(tmp_path, dest):
+    archive = tar_with(tmp_path / "dup.tar", [("a.txt", b"1"), ("a.txt", b"2")])
+    refused(archive, "tar", dest, "Duplicate")

@@ -1,0 +1,416 @@
+"""``/api/v1/datasets``: datasets, their versions, resumable archive uploads, zip downloads
+(SPEC S1–S3).
+
+Uploading an archive (``.zip``, ``.tar``, ``.tar.gz``, up to 2 GB) takes three steps, so that a
+dropped connection loses at most the chunk in flight:
+
+1. ``POST /datasets/uploads`` ``{"filename", "size", "name", "description", "labeled",
+   "permission"}`` (or ``"dataset_id"`` for a new version) → 201 ``{"id", "offset": 0, ...}``
+2. ``PUT /datasets/uploads/<id>`` with ``Content-Range: bytes START-END/SIZE`` and the bytes,
+   as often as needed; the body is streamed to disk. ``GET /datasets/uploads/<id>`` tells the
+   ``offset`` to go on from after an interruption (a chunk at another offset is a 409 that
+   says it too).
+3. ``POST /datasets/uploads/<id>/complete`` unpacks safely (:mod:`ytung_service.archives`) and
+   answers the dataset (201). A refused archive leaves no dataset and no files.
+
+Permissions: reading (list, detail, download) needs ``platform:use`` or ``annotation:use`` —
+annotation persons read the datasets they label; creating, editing and deleting need
+``platform:use``. Another user's private dataset answers 404 everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+import zipfile
+from urllib.parse import quote
+
+from tornado import iostream, web
+
+from .. import datasets, orm
+from ..errors import DomainError
+from ..permissions import ADMIN, ANNOTATE, USE, requires
+from .base import APIHandler
+
+_CHUNK = 1 << 20
+
+#: uploads being unpacked right now (nothing else may touch them meanwhile)
+_busy: set[str] = set()
+#: upload id → the request writing a chunk into it; a newer chunk request takes over (the
+#: older one's client is gone, even if a proxy has not told us yet)
+_writers: dict[str, UploadHandler] = {}
+
+
+def requires_any(*permissions: str):
+    """Like :func:`~ytung_service.permissions.requires`, but one of ``permissions`` suffices."""
+
+    def decorator(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            if self.hub_model is None:
+                raise web.HTTPError(401, self.t("Authentication required"))
+            if not any(p in self.platform_permissions for p in permissions):
+                raise web.HTTPError(
+                    403,
+                    self.t(
+                        "You lack the permission {permission} for this action",
+                        permission=" / ".join(permissions),
+                    ),
+                )
+            return method(self, *args, **kwargs)
+
+        wrapper.__ytung_permissions__ = permissions
+        return wrapper
+
+    return decorator
+
+
+class DatasetMixin:
+    @property
+    def data_dir(self) -> str:
+        return self.ytung.data_dir
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.platform_permissions
+
+    def user(self) -> orm.User:
+        if self.platform_user is None:
+            raise web.HTTPError(403, self.t("Datasets belong to users: call with a user's token"))
+        return self.platform_user
+
+    def find(self, dataset_id: str) -> orm.Dataset:
+        return datasets.get_visible(self.db, self.user(), int(dataset_id), self.is_admin)
+
+    def model(self, dataset: orm.Dataset, detail: bool = False) -> dict:
+        return datasets.dataset_model(dataset, self.user(), detail=detail, admin=self.is_admin)
+
+    def bool_argument(self, name: str) -> bool | None:
+        value = self.get_argument(name, None)
+        if value in (None, ""):
+            return None
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise web.HTTPError(400, self.t("'{name}' must be true or false", name=name))
+
+
+class DatasetListHandler(DatasetMixin, APIHandler):
+    @requires_any(USE, ANNOTATE)
+    async def get(self):
+        """S2: the datasets I may see; ``?q=`` fuzzy search, ``?labeled=true`` for training."""
+        found = datasets.visible(
+            self.db, self.user(), labeled=self.bool_argument("labeled"), admin=self.is_admin
+        )
+        found = datasets.search(found, self.get_argument("q", None))
+        self.write_json([self.model(d) for d in found])
+
+    @requires(USE)
+    async def post(self):
+        """S1 from a server path: ``{"name", "description", "labeled", "permission", "path"}``."""
+        body = self.get_json_body()
+        fields = datasets.clean_fields(body, partial=False)
+        roots = list(self.ytung.dataset_path_roots)
+        v = await asyncio.to_thread(
+            datasets.register_path,
+            self.db,
+            self.user(),
+            body.get("path"),
+            roots=roots,
+            data_dir=self.data_dir,
+            fields=fields,
+        )
+        self.write_json(self.model(v.dataset, detail=True), status=201)
+
+
+class DatasetHandler(DatasetMixin, APIHandler):
+    @requires_any(USE, ANNOTATE)
+    async def get(self, dataset_id):
+        """S3: the dataset with every version."""
+        self.write_json(self.model(self.find(dataset_id), detail=True))
+
+    @requires(USE)
+    async def patch(self, dataset_id):
+        dataset = datasets.update(
+            self.db, self.user(), self.find(dataset_id), self.get_json_body(), self.is_admin
+        )
+        self.write_json(self.model(dataset, detail=True))
+
+    @requires(USE)
+    async def delete(self, dataset_id):
+        datasets.delete(
+            self.db, self.user(), self.find(dataset_id), data_dir=self.data_dir, admin=self.is_admin
+        )
+        self.set_status(204)
+        self.finish()
+
+
+class DatasetVersionsHandler(DatasetMixin, APIHandler):
+    @requires(USE)
+    async def post(self, dataset_id):
+        """A new version from a server path ``{"path"}`` (uploads: ``dataset_id`` on an upload)."""
+        dataset = datasets.get_changeable(self.db, self.user(), int(dataset_id), self.is_admin)
+        body = self.get_json_body()
+        v = await asyncio.to_thread(
+            datasets.register_path,
+            self.db,
+            self.user(),
+            body.get("path"),
+            roots=list(self.ytung.dataset_path_roots),
+            data_dir=self.data_dir,
+            dataset_id=dataset.id,
+        )
+        self.write_json(self.model(v.dataset, detail=True), status=201)
+
+
+class _ZipSink:
+    """What :class:`zipfile.ZipFile` writes to: collects bytes for the response (not seekable,
+    so zipfile writes data descriptors and never seeks back)."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.pending = 0
+        self.position = 0
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self.parts.append(data)
+        self.pending += len(data)
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts, self.pending = [], 0
+        return data
+
+
+def _zip_info(src, arcname: str) -> zipfile.ZipInfo:
+    """The zip entry of an open file (stat of the descriptor, not of a path)."""
+    st = os.fstat(src.fileno())
+    date_time = time.localtime(st.st_mtime)[:6]
+    if date_time[0] < 1980:  # before the zip format's epoch
+        date_time = (1980, 1, 1, 0, 0, 0)
+    info = zipfile.ZipInfo(arcname, date_time)
+    info.external_attr = (st.st_mode & 0xFFFF) << 16
+    info.file_size = st.st_size
+    info.compress_type = zipfile.ZIP_STORED
+    return info
+
+
+class DatasetDownloadHandler(DatasetMixin, APIHandler):
+    @requires_any(USE, ANNOTATE)
+    async def get(self, dataset_id):
+        """A version (``?version=``, default the latest) as a zip, streamed file by file."""
+        dataset = self.find(dataset_id)
+        version = self.get_argument("version", None)
+        if version is not None and not version.isdigit():
+            raise web.HTTPError(400, self.t("'version' must be a version number"))
+        v = datasets.get_version(dataset, int(version) if version else None)
+        root = datasets.version_root(
+            v, data_dir=self.data_dir, roots=list(self.ytung.dataset_path_roots)
+        )
+        filename = f"{dataset.name}-v{v.version}.zip"
+        self.set_header("Content-Type", "application/zip")
+        self.set_header(
+            "Content-Disposition",
+            f'attachment; filename="dataset-{dataset.id}-v{v.version}.zip"; '
+            f"filename*=UTF-8''{quote(filename)}",
+        )
+        self.db.close()  # nothing more to read; do not hold a connection while streaming
+        sink = _ZipSink()
+        try:
+            with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                for path, arcname in datasets.download_files(root):
+                    src = datasets.open_inside(root, path)
+                    if src is None:  # changed since it was listed: not inside any more
+                        continue
+                    with src, zf.open(_zip_info(src, arcname), "w") as dst:
+                        while chunk := src.read(_CHUNK):
+                            dst.write(chunk)
+                            if sink.pending >= _CHUNK:
+                                self.write(sink.take())
+                                await self.flush()
+            self.write(sink.take())
+            await self.flush()
+        except iostream.StreamClosedError:
+            return  # the downloader went away
+        self.finish()
+
+
+class UploadListHandler(DatasetMixin, APIHandler):
+    @requires(USE)
+    async def post(self):
+        """Start an upload (step 1); answers its id and the offset to send from (0)."""
+        upload = datasets.create_upload(
+            self.db, self.user(), self.get_json_body(), data_dir=self.data_dir, admin=self.is_admin
+        )
+        self.write_json(datasets.upload_model(upload, data_dir=self.data_dir), status=201)
+
+
+@web.stream_request_body
+class UploadHandler(DatasetMixin, APIHandler):
+    """``GET``: the offset; ``PUT``: one chunk, streamed to the upload's file; ``DELETE``: cancel."""
+
+    _file = None
+    _start = 0
+    _expected = 0
+    _written = 0
+    _upload_id: str | None = None
+    _superseded = False
+
+    async def prepare(self):
+        await super().prepare()
+        if self.request.method != "PUT":
+            return
+        if USE not in self.platform_permissions:
+            raise web.HTTPError(
+                403, self.t("You lack the permission {permission} for this action", permission=USE)
+            )
+        upload = datasets.get_upload(self.db, self.user(), self.path_kwargs["upload_id"])
+        start, end = datasets.parse_content_range(
+            self.request.headers.get("Content-Range"), upload.size
+        )
+        if upload.id in _busy:
+            raise web.HTTPError(409, self.t("This upload is busy with another request"))
+        older = _writers.get(upload.id)
+        if older is not None:
+            older._superseded = True
+            older._close_file()
+        offset = datasets.received(upload, data_dir=self.data_dir)
+        if start != offset:
+            error = DomainError(409, "The next chunk must start at byte {offset}", offset=offset)
+            error.extra = {"offset": offset}
+            raise error
+        self._expected = end - start + 1
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) != self._expected:
+            raise web.HTTPError(400, self.t("Content-Length and Content-Range disagree"))
+        self.request.connection.set_max_body_size(self._expected)
+        self._upload_id = upload.id
+        _writers[upload.id] = self
+        self._file = open(datasets.upload_file(self.data_dir, upload.id), "r+b")  # noqa: SIM115
+        self._file.seek(start)
+        self._start = start
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._file is None:
+            return
+        room = self._expected - self._written
+        if room > 0:
+            self._file.write(chunk[:room])
+        self._written += len(chunk)
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._upload_id is not None:
+            if _writers.get(self._upload_id) is self:
+                del _writers[self._upload_id]
+            self._upload_id = None
+
+    def on_connection_close(self):
+        # the bytes that arrived stay: GET tells the client where to go on from
+        self._close_file()
+        super().on_connection_close()
+
+    def on_finish(self):
+        self._close_file()
+        super().on_finish()
+
+    @requires(USE)
+    async def put(self, upload_id):
+        upload = datasets.get_upload(self.db, self.user(), upload_id)
+        if self._superseded:
+            raise web.HTTPError(409, self.t("A newer request took over this upload"))
+        if self._written != self._expected:
+            self._file.truncate(self._start)
+            self._close_file()
+            raise web.HTTPError(
+                400,
+                self.t(
+                    "The chunk has {got} bytes; Content-Range announced {expected}",
+                    got=self._written,
+                    expected=self._expected,
+                ),
+            )
+        self._file.flush()
+        self._close_file()
+        upload.touched = orm.utcnow()
+        self.db.commit()
+        self.write_json(datasets.upload_model(upload, data_dir=self.data_dir))
+
+    @requires(USE)
+    async def get(self, upload_id):
+        upload = datasets.get_upload(self.db, self.user(), upload_id)
+        self.write_json(datasets.upload_model(upload, data_dir=self.data_dir))
+
+    @requires(USE)
+    async def delete(self, upload_id):
+        upload = datasets.get_upload(self.db, self.user(), upload_id)
+        if upload.id in _busy:
+            raise web.HTTPError(409, self.t("This upload is busy with another request"))
+        if upload.id in _writers:
+            _writers[upload.id]._superseded = True
+            _writers[upload.id]._close_file()
+        datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
+        self.set_status(204)
+        self.finish()
+
+
+class UploadCompleteHandler(DatasetMixin, APIHandler):
+    @requires(USE)
+    async def post(self, upload_id):
+        """Unpack the complete upload and create the dataset or version (step 3)."""
+        user = self.user()
+        upload = datasets.get_upload(self.db, user, upload_id)
+        offset = datasets.received(upload, data_dir=self.data_dir)
+        if offset != upload.size:
+            error = DomainError(
+                409,
+                "The upload is incomplete: {offset} of {size} bytes received",
+                offset=offset,
+                size=upload.size,
+            )
+            error.extra = {"offset": offset}
+            raise error
+        if upload.id in _busy:
+            raise web.HTTPError(409, self.t("This upload is busy with another request"))
+        _busy.add(upload.id)
+        try:
+            try:
+                staged, stats = await asyncio.to_thread(
+                    datasets.extract_upload,
+                    upload,
+                    data_dir=self.data_dir,
+                    limits=self.ytung.dataset_limits(),
+                )
+            except DomainError:
+                # a refused archive will not get better: nothing of it stays
+                datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
+                raise
+            v = datasets.finish_upload(self.db, user, upload, staged, stats, data_dir=self.data_dir)
+        finally:
+            _busy.discard(upload_id)
+        self.write_json(self.model(v.dataset, detail=True), status=201)
+
+
+default_handlers = [
+    (r"/api/v1/datasets", DatasetListHandler),
+    (r"/api/v1/datasets/uploads", UploadListHandler),
+    (r"/api/v1/datasets/uploads/(?P<upload_id>[0-9a-f]{32})", UploadHandler),
+    (r"/api/v1/datasets/uploads/(?P<upload_id>[0-9a-f]{32})/complete", UploadCompleteHandler),
+    (r"/api/v1/datasets/(?P<dataset_id>[0-9]+)", DatasetHandler),
+    (r"/api/v1/datasets/(?P<dataset_id>[0-9]+)/versions", DatasetVersionsHandler),
+    (r"/api/v1/datasets/(?P<dataset_id>[0-9]+)/download", DatasetDownloadHandler),
+]

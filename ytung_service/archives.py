@@ -1,0 +1,432 @@
+"""Safe extraction of dataset archives (``.zip``, ``.tar``, ``.tar.gz``), streamed member by member.
+
+:func:`archive_kind` maps a file name to its kind (or refuses it); :func:`extract` unpacks an
+archive into a new directory and either finishes with every member checked and written, or
+raises :class:`~ytung_service.errors.DomainError` (400) and removes what it wrote. Each member is
+checked *before* anything of it is written:
+
+- no absolute names (``/x``, ``C:\\x``), no ``..`` components, no NUL bytes;
+- regular files and directories only, plus links that stay inside: a symlink's target must be
+  relative and resolve inside, a hardlink must name a file already extracted; device files,
+  FIFOs and encrypted zip members are refused;
+- :class:`Limits`: total extracted bytes, number of files and the ratio of extracted bytes to
+  archive bytes (zip bombs) are counted while writing, so lying headers do not help
+  (directories count against the number of files too: they cost inodes);
+- a truncated or corrupt archive, or one that is not of the kind its name says, is refused.
+
+Files are written ``0644`` and directories ``0755`` whatever the archive says (no setuid bits).
+Nothing here touches the database; the caller moves the finished directory into place.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .errors import DomainError
+
+#: file name ending → archive kind (the longest ending wins: ``x.tar.gz`` is not ``.gz``)
+KINDS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar", ".zip": "zip"}
+
+_BUFFER = 1 << 20
+
+#: the kernel copies members of uncompressed tars (no trip through Python's memory)
+_COPY_RANGE = hasattr(os, "copy_file_range")
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one archive may unpack to.
+
+    ``max_ratio`` is extracted bytes per archive byte; it applies once more than
+    ``ratio_floor_bytes`` are written, so that small, very compressible datasets still pass.
+    """
+
+    max_total_bytes: int = 50 * GiB
+    max_files: int = 500_000
+    max_ratio: float = 200.0
+    ratio_floor_bytes: int = 64 * MiB
+
+
+@dataclass(frozen=True)
+class ExtractStats:
+    files: int
+    bytes: int
+
+
+def archive_kind(filename: str) -> str:
+    """``zip``, ``tar`` or ``tar.gz`` for ``filename``; a 400 for any other ending."""
+    lower = (filename or "").lower()
+    for ending, kind in sorted(KINDS.items(), key=lambda kv: -len(kv[0])):
+        if lower.endswith(ending) and len(lower) > len(ending):
+            return kind
+    raise DomainError(
+        400,
+        "Unsupported file type: {name}; upload a .zip, .tar or .tar.gz archive",
+        name=filename,
+    )
+
+
+def member_parts(name: str) -> tuple[str, ...]:
+    """The path components of an archive member name, or a 400 if it could escape.
+
+    >>> member_parts("./images/a.png")
+    ('images', 'a.png')
+    """
+    if "\x00" in name:
+        raise DomainError(400, "Unsafe path in the archive: {name}", name=repr(name))
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
+        raise DomainError(400, "Absolute path in the archive: {name}", name=name)
+    parts = tuple(p for p in PurePosixPath(normalized).parts if p not in ("", "."))
+    if ".." in parts:
+        raise DomainError(400, "Path with '..' in the archive: {name}", name=name)
+    return parts
+
+
+def _link_target_inside(link_parts: tuple[str, ...], target: str) -> bool:
+    """Whether a symlink at ``link_parts`` pointing to ``target`` stays inside (by its text)."""
+    target = target.replace("\\", "/")
+    if not target or target.startswith("/") or "\x00" in target:
+        return False
+    depth = len(link_parts) - 1  # the link's directory
+    for part in PurePosixPath(target).parts:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif part != ".":
+            depth += 1
+    return True
+
+
+class _Writer:
+    """Writes members under ``root``, counting bytes and files against the limits."""
+
+    def __init__(self, root: Path, limits: Limits, archive_size: int):
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.limits = limits
+        self.allowed = min(
+            limits.max_total_bytes,
+            max(int(limits.max_ratio * max(archive_size, 1)), limits.ratio_floor_bytes),
+        )
+        self.files = 0
+        self.entries = 0  # files, links and directories
+        self.bytes = 0
+        self.links: list[Path] = []
+        self._dirs: set[tuple[str, ...]] = {()}
+
+    def _inside(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return real == self.real_root or real.startswith(self.real_root + os.sep)
+
+    def _parent(self, parts: tuple[str, ...], name: str) -> Path:
+        """Create the member's parent directories, refusing any that resolve outside.
+
+        A directory checked once stays good: nothing later can replace it by a link (a link
+        member on an existing name is a duplicate)."""
+        key = parts[:-1]
+        parent = self.root.joinpath(*key)
+        if key in self._dirs:
+            return parent
+        if not self._inside(parent):
+            raise DomainError(400, "Link escape in the archive: {name}", name=name)
+        parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if not self._inside(parent):
+            raise DomainError(400, "Link escape in the archive: {name}", name=name)
+        if not any(os.path.islink(self.root.joinpath(*key[:i])) for i in range(1, len(key) + 1)):
+            self._dirs.add(key)
+        return parent
+
+    def _count_file(self, name: str, directory: bool = False) -> None:
+        if not directory:
+            self.files += 1
+        self.entries += 1
+        if self.entries > self.limits.max_files:
+            raise DomainError(
+                400,
+                "The archive holds more than {limit} files",
+                limit=self.limits.max_files,
+            )
+
+    def _too_big(self) -> DomainError:
+        if self.allowed < self.limits.max_total_bytes:
+            return DomainError(
+                400,
+                "The archive unpacks to more than {ratio:g} times its size (a zip bomb?)",
+                ratio=self.limits.max_ratio,
+            )
+        return DomainError(
+            400,
+            "The archive unpacks to more than {limit} bytes",
+            limit=self.limits.max_total_bytes,
+        )
+
+    def directory(self, name: str) -> None:
+        parts = member_parts(name)
+        if not parts:
+            return
+        path = self._parent(parts, name) / parts[-1]
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise DomainError(400, "Duplicate entry in the archive: {name}", name=name)
+        if not path.exists():
+            self._count_file(name, directory=True)  # empty directories cost inodes too
+        path.mkdir(exist_ok=True, mode=0o755)
+
+    def _create(self, name: str, declared_size: int | None) -> int:
+        """Checks for a new regular file; answers its descriptor (opened for writing)."""
+        parts = member_parts(name)
+        if not parts:
+            raise DomainError(400, "Unsafe path in the archive: {name}", name=repr(name))
+        self._count_file(name)
+        if declared_size is not None and self.bytes + declared_size > self.allowed:
+            raise self._too_big()
+        path = self._parent(parts, name) / parts[-1]
+        if os.path.lexists(path):
+            raise DomainError(400, "Duplicate entry in the archive: {name}", name=name)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        return os.open(path, flags, 0o644)
+
+    def file(self, name: str, stream, declared_size: int | None = None) -> int:
+        """Write one regular file from ``stream``; answers the bytes written."""
+        fd = self._create(name, declared_size)
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = stream.read(_BUFFER)
+                if not chunk:
+                    break
+                written += len(chunk)
+                self.bytes += len(chunk)
+                if self.bytes > self.allowed:
+                    raise self._too_big()
+                out.write(chunk)
+        return written
+
+    def file_range(self, name: str, src_fd: int, offset: int, size: int) -> int:
+        """Write one regular file from ``size`` bytes at ``offset`` of ``src_fd`` (an
+        uncompressed tar), copied by the kernel; answers the bytes written."""
+        fd = self._create(name, size)
+        written = 0
+        try:
+            while written < size:
+                count = min(size - written, 1 << 30)
+                try:
+                    n = os.copy_file_range(src_fd, fd, count, offset + written)
+                except OSError as e:
+                    if written or e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL):
+                        raise
+                    n = -1
+                if n < 0:  # not supported here: copy through user space
+                    os.lseek(src_fd, offset + written, os.SEEK_SET)
+                    with os.fdopen(os.dup(src_fd), "rb") as src:
+                        while written < size:
+                            chunk = src.read(min(_BUFFER, size - written))
+                            if not chunk:
+                                break
+                            os.write(fd, chunk)
+                            written += len(chunk)
+                            self.bytes += len(chunk)
+                    break
+                if n == 0:
+                    break  # end of the archive: truncated
+                written += n
+                self.bytes += n
+                if self.bytes > self.allowed:
+                    raise self._too_big()
+        finally:
+            os.close(fd)
+        return written
+
+    def symlink(self, name: str, target: str) -> None:
+        parts = member_parts(name)
+        if not parts or not _link_target_inside(parts, target):
+            raise DomainError(
+                400,
+                "Link pointing outside the archive: {name} -> {target}",
+                name=name,
+                target=target,
+            )
+        self._count_file(name)
+        path = self._parent(parts, name) / parts[-1]
+        if os.path.lexists(path):
+            raise DomainError(400, "Duplicate entry in the archive: {name}", name=name)
+        os.symlink(target.replace("\\", "/"), path)
+        self.links.append(path)
+
+    def hardlink(self, name: str, target: str) -> None:
+        parts = member_parts(name)
+        try:
+            target_parts = member_parts(target) if target else ()
+        except DomainError:
+            target_parts = ()
+        source = self.root.joinpath(*target_parts) if target_parts else None
+        if (
+            not parts
+            or source is None
+            or not self._inside(source.parent)
+            or not source.is_file()
+            or source.is_symlink()
+        ):
+            raise DomainError(
+                400,
+                "Link pointing outside the archive: {name} -> {target}",
+                name=name,
+                target=target,
+            )
+        self._count_file(name)
+        path = self._parent(parts, name) / parts[-1]
+        if os.path.lexists(path):
+            raise DomainError(400, "Duplicate entry in the archive: {name}", name=name)
+        os.link(source, path)
+
+    def check_links(self) -> None:
+        """Every symlink, as finally laid out, resolves inside (later members cannot bend one out)."""
+        for link in self.links:
+            if not self._inside(link):
+                name = str(link.relative_to(self.root))
+                raise DomainError(
+                    400,
+                    "Link pointing outside the archive: {name} -> {target}",
+                    name=name,
+                    target=os.readlink(link),
+                )
+
+
+def extract(
+    archive: Path | str, kind: str, dest: Path | str, limits: Limits | None = None
+) -> ExtractStats:
+    """Unpack ``archive`` (of ``kind``) into ``dest``, which must not exist yet.
+
+    On any refusal or error ``dest`` is removed and a 400 :class:`DomainError` raised.
+    """
+    archive, dest = Path(archive), Path(dest)
+    limits = limits or Limits()
+    dest.mkdir(mode=0o755)
+    writer = _Writer(dest, limits, archive.stat().st_size)
+    try:
+        if kind == "zip":
+            _extract_zip(archive, writer)
+        elif kind in ("tar", "tar.gz"):
+            _extract_tar(archive, kind, writer)
+        else:
+            raise DomainError(
+                400,
+                "Unsupported file type: {name}; upload a .zip, .tar or .tar.gz archive",
+                name=archive.name,
+            )
+        writer.check_links()
+        if writer.files == 0:
+            raise DomainError(400, "The archive holds no files")
+    except DomainError:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+        shutil.rmtree(dest, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise  # disk full, permissions: not the archive's fault
+        raise DomainError(
+            400,
+            "The archive is damaged or not a {kind} file: {detail}",
+            kind=kind,
+            detail=str(e)[:300] or type(e).__name__,
+        ) from e
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return ExtractStats(files=writer.files, bytes=writer.bytes)
+
+
+def _extract_tar(archive: Path, kind: str, writer: _Writer) -> None:
+    # random-access modes read members straight from the file (faster than the stream modes)
+    mode = "r:gz" if kind == "tar.gz" else "r:"
+    with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode=mode, bufsize=_BUFFER) as tar:
+        for member in tar:
+            if member.isdir():
+                writer.directory(member.name)
+            elif member.isreg():
+                if kind == "tar" and not member.issparse() and _COPY_RANGE:
+                    written = writer.file_range(
+                        member.name, raw.fileno(), member.offset_data, member.size
+                    )
+                else:
+                    written = writer.file(member.name, tar.extractfile(member), member.size)
+                if written != member.size:  # a truncated last member reads short
+                    raise tarfile.ReadError(f"unexpected end of data in {member.name}")
+            elif member.issym():
+                writer.symlink(member.name, member.linkname)
+            elif member.islnk():
+                writer.hardlink(member.name, member.linkname)
+            elif member.type in (
+                tarfile.XHDTYPE,
+                tarfile.XGLTYPE,
+                tarfile.GNUTYPE_LONGNAME,
+                tarfile.GNUTYPE_LONGLINK,
+            ):
+                continue
+            else:
+                raise DomainError(
+                    400,
+                    "Unsupported entry in the archive (device, FIFO…): {name}",
+                    name=member.name,
+                )
+
+
+def _extract_zip(archive: Path, writer: _Writer) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        declared = sum(i.file_size for i in infos)
+        if declared > writer.allowed:
+            raise writer._too_big()
+        if len(infos) > writer.limits.max_files:
+            raise DomainError(
+                400, "The archive holds more than {limit} files", limit=writer.limits.max_files
+            )
+        for info in infos:
+            if info.flag_bits & 0x1:
+                raise DomainError(
+                    400, "Encrypted archives are not supported: {name}", name=info.filename
+                )
+            mode = info.external_attr >> 16
+            if info.is_dir():
+                writer.directory(info.filename)
+            elif stat.S_ISLNK(mode):
+                if info.file_size > 4096:
+                    raise DomainError(400, "Unsafe path in the archive: {name}", name=info.filename)
+                target = zf.read(info).decode("utf-8", "replace")
+                writer.symlink(info.filename, target)
+            elif stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise DomainError(
+                    400,
+                    "Unsupported entry in the archive (device, FIFO…): {name}",
+                    name=info.filename,
+                )
+            else:
+                with zf.open(info) as stream:
+                    writer.file(info.filename, stream, info.file_size)
+
+
+def tree_stats(root: Path | str) -> ExtractStats:
+    """Files and bytes below ``root`` (symlinks counted, not followed)."""
+    files = size = 0
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            files += 1
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                size += st.st_size
+    return ExtractStats(files=files, bytes=size)
