@@ -44,6 +44,7 @@ $(INSTALLED): pyproject.toml labextension/package.json labextension/yarn.lock | 
 	$(BIN)/pip install -e ".[hub,lab,ml]"
 	$(BIN)/jupyter labextension develop --overwrite .
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements
+	install -D -m 644 jupyter-config/lab-settings/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
 install-test: $(TEST_INSTALLED)

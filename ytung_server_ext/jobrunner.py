@@ -295,7 +295,9 @@ class JobRunner:
             self.logs[0].write("stderr", f"could not start the job: {e}")
             self.exit_code = 127
         finally:
-            await self._stop_tensorboard()
+            if not self.job.get("keep_alive"):
+                # kept alive for debugging: TensorBoard stays with the server (killed at exit)
+                await self._stop_tensorboard()
         tail = self._failure_tail()
         for rank_log in self.logs.values():
             rank_log.write("platform", f"exited with code {self.exit_code}")
@@ -386,6 +388,9 @@ class JobRunner:
             self.tensorboard.terminate()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.tensorboard.wait(), 5)
+        if self.runtime.get("tensorboard"):
+            self.runtime["tensorboard"] = None  # the job page stops offering a dead port
+            self._save_runtime()
 
     async def _sample_metrics(self) -> None:
         """CPU and memory of every rank's process tree (psutil), device use when known."""

@@ -14,9 +14,9 @@ from __future__ import annotations
 from html import escape
 
 import ipywidgets as widgets
-from traitlets import Int, List, Unicode, default, observe
+from traitlets import List
 
-from .i18n import default_language, gettext
+from .base import PlatformWidget, error_box
 
 
 def _time_left(seconds) -> str:
@@ -69,23 +69,16 @@ def render_devenvs(envs: list[dict], _) -> str:
     )
 
 
-class DevEnvs(widgets.VBox):
+class DevEnvs(PlatformWidget):
     """My dev environments, a refresh button and a small create form (name, engine, devices).
 
     ``envs`` holds the last list from the service, ``error`` the last error message.
     """
 
-    lang = Unicode(help="Language of the widget: 'en' or 'zh_CN'.")
     envs = List(help="The service's /api/v1/devenvs document.")
-    error = Unicode("", help="The last error's message, empty when the last call worked.")
-    error_status = Int(0, help="The HTTP status of the last error (0: no answer at all).")
 
     def __init__(self, client=None, lang: str | None = None, load: bool = True, **kwargs):
-        if lang is not None:
-            kwargs["lang"] = lang
-        super().__init__(**kwargs)
-        self._client = client
-        self._ = gettext(self.lang)
+        super().__init__(client=client, lang=lang, **kwargs)
         self.add_class("ytung-devenvs-widget")
         self._title = widgets.HTML()
         self._body = widgets.HTML()
@@ -104,37 +97,6 @@ class DevEnvs(widgets.VBox):
         self._render()
         if load:
             self.refresh()
-
-    @default("lang")
-    def _default_lang(self):
-        return default_language()
-
-    @observe("lang")
-    def _lang_changed(self, change):
-        self._ = gettext(change["new"])
-        if hasattr(self, "_body"):
-            self._render()
-
-    def client(self):
-        from ytung_service.client import PlatformClient
-
-        return self._client if self._client is not None else PlatformClient()
-
-    def _call(self, operation, *args, **kwargs):
-        """Run a client call; its error is kept in ``error`` and shown (returns None then)."""
-        from ytung_service.client import PlatformError, ServiceUnreachable
-
-        try:
-            result = getattr(self.client(), operation)(*args, **kwargs)
-        except ServiceUnreachable as e:
-            self.error_status = 503
-            self.error = self._("The Ytung service is unreachable: {error}", error=e.reason)
-        except PlatformError as e:
-            self.error_status, self.error = e.status, e.message
-        else:
-            self.error_status, self.error = 0, ""
-            return result
-        return None
 
     def refresh(self) -> None:
         """Fetch the list (and what the create form offers) again."""
@@ -180,11 +142,7 @@ class DevEnvs(widgets.VBox):
         self._name.placeholder = _("Name")
         body = render_devenvs(list(self.envs), _)
         if self.error:
-            detail = f"{self.error_status}: {self.error}" if self.error_status else self.error
-            body = (
-                f'<div class="ytung-devenvs-error" style="color: var(--jp-error-color1, #c00)">'
-                f"{escape(detail)}</div>" + body
-            )
+            body = error_box("ytung-devenvs-error", self.error_status, self.error) + body
         self._body.value = body
 
     def __repr__(self) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from html import escape
 
 import ipywidgets as widgets
-from traitlets import Dict, Int, Unicode, default, observe
+from traitlets import Dict
 
-from .i18n import default_language, gettext
+from .base import PlatformWidget, error_box
 
 
 def render_overview(me: dict, _) -> str:
@@ -59,15 +59,12 @@ def render_overview(me: dict, _) -> str:
 
 def render_error(status: int, message: str, _) -> str:
     """The error box shown instead of the overview."""
-    text = _("Could not load your platform profile")
-    detail = f"{status}: {message}" if status else message
-    return (
-        f'<div class="ytung-overview-error" style="color: var(--jp-error-color1, #c00)">'
-        f"<b>{escape(text)}</b><br>{escape(detail)}</div>"
+    return error_box(
+        "ytung-overview-error", status, message, _("Could not load your platform profile")
     )
 
 
-class Overview(widgets.VBox):
+class Overview(PlatformWidget):
     """The current user on the Ytung platform, with a refresh button.
 
     ``client`` is a :class:`ytung_service.client.PlatformClient` (default: one from the
@@ -75,17 +72,10 @@ class Overview(widgets.VBox):
     ``me`` holds the last answer of the service, ``error`` the last error message.
     """
 
-    lang = Unicode(help="Language of the widget: 'en' or 'zh_CN'.")
     me = Dict(allow_none=True, default_value=None, help="The service's /api/v1/me document.")
-    error = Unicode("", help="The last error's message, empty when the last refresh worked.")
-    error_status = Int(0, help="The HTTP status of the last error (0: no answer at all).")
 
     def __init__(self, client=None, lang: str | None = None, load: bool = True, **kwargs):
-        if lang is not None:
-            kwargs["lang"] = lang
-        super().__init__(**kwargs)
-        self._client = client
-        self._ = gettext(self.lang)
+        super().__init__(client=client, lang=lang, **kwargs)
         self.add_class("ytung-overview")
         self._title = widgets.HTML()
         self._body = widgets.HTML()
@@ -96,38 +86,14 @@ class Overview(widgets.VBox):
         if load:
             self.refresh()
 
-    @default("lang")
-    def _default_lang(self):
-        return default_language()
-
-    @observe("lang")
-    def _lang_changed(self, change):
-        self._ = gettext(change["new"])
-        if hasattr(self, "_body"):
-            self._render()
-
     def refresh(self) -> None:
         """Fetch ``/api/v1/me`` again; an error is shown in the widget."""
-        from ytung_service.client import PlatformClient, PlatformError, ServiceUnreachable
-
         self._body.value = f"<i>{escape(self._('Loading…'))}</i>"
         self._refresh.disabled = True
         try:
-            client = self._client if self._client is not None else PlatformClient()
-            me, status, error = client.me(), 0, ""
-        except ServiceUnreachable as e:
-            me, status, error = (
-                None,
-                503,
-                self._("The Ytung service is unreachable: {error}", error=e.reason),
-            )
-        except PlatformError as e:
-            me, status, error = None, e.status, e.message
-        except Exception as e:  # bad JSON, anything else: still shown, not raised
-            me, status, error = None, 0, f"{type(e).__name__}: {e}"
+            self.me = self._call("me")
         finally:
             self._refresh.disabled = False
-        self.me, self.error_status, self.error = me, status, error
         self._render()
 
     def _render(self) -> None:

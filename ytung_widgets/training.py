@@ -17,9 +17,9 @@ import threading
 from html import escape
 
 import ipywidgets as widgets
-from traitlets import Dict, Int, List, Unicode, default
+from traitlets import Dict, Int, List
 
-from .i18n import default_language, gettext
+from .base import PlatformWidget, error_box
 
 #: the statuses after which nothing changes any more
 FINAL = ("completed", "failed", "closed", "error", "paused")
@@ -50,21 +50,15 @@ def render_job(job: dict, lines: list[dict], _) -> str:
     )
 
 
-class TrainingJob(widgets.VBox):
+class TrainingJob(PlatformWidget):
     """One training job: its status and console log, refreshed on demand or followed."""
 
     job_id = Int(help="The job's id.")
     job = Dict(help="The service's document of the job.")
     lines = List(help="The console log lines read so far ({time, rank, stream, text}).")
-    error = Unicode("", help="The last error's message.")
-    lang = Unicode(help="Language of the widget: 'en' or 'zh_CN'.")
 
     def __init__(self, job_id: int, client=None, lang: str | None = None, load=True, **kw):
-        if lang is not None:
-            kw["lang"] = lang
-        super().__init__(job_id=int(job_id), **kw)
-        self._client = client
-        self._ = gettext(self.lang)
+        super().__init__(client=client, lang=lang, job_id=int(job_id), **kw)
         self._body = widgets.HTML()
         refresh = widgets.Button(description=self._("Refresh"), icon="refresh")
         refresh.on_click(lambda _b: self.refresh())
@@ -74,15 +68,6 @@ class TrainingJob(widgets.VBox):
         self._watcher: threading.Thread | None = None
         if load:
             self.refresh()
-
-    @default("lang")
-    def _default_lang(self):
-        return default_language()
-
-    def client(self):
-        from ytung_service.client import PlatformClient
-
-        return self._client if self._client is not None else PlatformClient()
 
     @classmethod
     def submit(cls, client=None, lang: str | None = None, **form) -> TrainingJob:
@@ -135,10 +120,7 @@ class TrainingJob(widgets.VBox):
     def _render(self) -> None:
         html = render_job(self.job or {"id": self.job_id}, self.lines, self._)
         if self.error:
-            html = (
-                f'<div class="ytung-training-error" style="color: var(--jp-error-color1, #c00)">'
-                f"{escape(self.error)}</div>" + html
-            )
+            html = error_box("ytung-training-error", 0, self.error) + html
         self._body.value = html
 
     def __repr__(self) -> str:

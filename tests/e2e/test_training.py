@@ -374,9 +374,17 @@ def test_keep_alive_keeps_jupyter_and_terminals_reachable_after_the_command(plat
     assert done["status"] == "completed" and done["exit_code"] == 0
     ports = done["ports"]
     assert ports["jupyter"] == f"/user/tina/training-{done['workload']}/lab"
-    assert ports["tensorboard"] is None and ports["tensorboard_available"] is False
     plat.wait_for_server("tina", tina, f"training-{done['workload']}")
     auth = {"Authorization": f"token {tina}"}
+    # TensorBoard (the ml extra) stays with a kept-alive server, through the port proxy
+    assert ports["tensorboard_available"] is True
+    assert ports["tensorboard"].startswith(f"{ports['server']}proxy/4")
+    for _ in range(60):  # it needs a few seconds to import and listen
+        board = requests.get(plat.url + ports["tensorboard"], headers=auth, timeout=30)
+        if board.status_code == 200:
+            break
+        time.sleep(1)
+    assert board.status_code == 200 and "tensorboard" in board.text.lower()
     lab = requests.get(plat.url + ports["jupyter"], headers=auth, timeout=30)
     assert lab.status_code == 200
     server = ports["server"]

@@ -217,3 +217,48 @@ def test_tensorboard_gets_a_port_the_proxy_opens():
 
     assert PROXY_PORTS == (40000, 49999)
     assert all(40000 <= free_port(*PROXY_PORTS) <= 49999 for _ in range(5))
+
+
+@pytest.mark.slow
+async def test_tensorboard_serves_the_output_dir_while_the_job_runs(tmp_path):
+    """T6: with TensorBoard installed (the ``ml`` extra), a running job has one on a port
+    40000-49999 (what jupyter-server-proxy opens); it goes when the job ends."""
+    import asyncio
+
+    import requests
+
+    pytest.importorskip("tensorboard")
+    (tmp_path / "code").mkdir()
+    release = tmp_path / "release"
+    (tmp_path / "code" / "train.py").write_text(
+        "import pathlib, time\n"
+        f"while not pathlib.Path({str(release)!r}).exists():\n"
+        "    time.sleep(0.2)\n"
+    )
+    runner = JobRunner(job_doc(tmp_path), workload_id=1, report=Reports(), python=sys.executable)
+    task = asyncio.ensure_future(runner.run())
+    runtime_file = tmp_path / "job" / "runtime.json"
+    answer = None
+    try:
+        for _ in range(600):  # TensorBoard takes a few seconds to import and listen
+            await asyncio.sleep(0.2)
+            if not runtime_file.exists():
+                continue
+            board = json.loads(runtime_file.read_text()).get("tensorboard")
+            if not board:
+                continue
+            assert 40000 <= board["port"] <= 49999
+            try:
+                answer = await asyncio.to_thread(
+                    requests.get, f"http://127.0.0.1:{board['port']}/", timeout=2
+                )
+                break
+            except requests.ConnectionError:
+                continue
+        assert answer is not None and answer.status_code == 200
+        assert "TensorBoard" in answer.text or "tensorboard" in answer.text
+    finally:
+        release.write_text("go")
+        assert await task == 0
+    assert runner.tensorboard.returncode is not None
+    assert json.loads(runtime_file.read_text())["tensorboard"] is None
