@@ -4,11 +4,10 @@
  * Submit, and the sidebar section (projects, datasets, COCO export with progress).
  * `requestAPI` is the only mock.
  */
-import { nullTranslator } from '@jupyterlab/translation';
 import React, { act } from 'react';
-import { createRoot, Root } from 'react-dom/client';
+import { createRoot } from 'react-dom/client';
 
-import { requestAPI, YtungAPIError } from '../handler';
+import { YtungAPIError } from '../handler';
 import {
   boxFrom,
   hits,
@@ -21,14 +20,9 @@ import {
 } from '../labeling/editor';
 import { LabelingWidget } from '../labeling/widget';
 import { Annotation } from '../panels/annotation';
+import { byTestId, container, mockedRequest, root, trans, useReactRoot } from './testutils';
 
-jest.mock('../handler', () => {
-  const actual = jest.requireActual('../handler');
-  return { ...actual, requestAPI: jest.fn() };
-});
-
-const mockedRequest = requestAPI as jest.MockedFunction<typeof requestAPI>;
-const trans = nullTranslator.load('ytung');
+jest.mock('../handler', () => ({ ...jest.requireActual('../handler'), requestAPI: jest.fn() }));
 
 const box = (x: number, y: number, w: number, h: number, cls = 'cat'): IShape => ({
   type: 'bbox',
@@ -315,27 +309,7 @@ describe('LabelingWidget', () => {
 });
 
 describe('Annotation panel', () => {
-  let container: HTMLDivElement;
-  let root: Root;
-
-  beforeAll(() => {
-    (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
-  });
-
-  beforeEach(() => {
-    mockedRequest.mockReset();
-    container = document.createElement('div');
-    document.body.appendChild(container);
-    root = createRoot(container);
-  });
-
-  afterEach(() => {
-    act(() => root.unmount());
-    container.remove();
-  });
-
-  const byTestId = (id: string, within: ParentNode = container) =>
-    within.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+  useReactRoot();
 
   const project = {
     id: 4,

@@ -2,11 +2,9 @@
  * The Datasets section: list with search, detail, delete with confirmation, the add form and
  * the chunked, resuming upload; `requestAPI` is the only mock.
  */
-import { nullTranslator } from '@jupyterlab/translation';
 import React, { act } from 'react';
-import { createRoot, Root } from 'react-dom/client';
 
-import { requestAPI, YtungAPIError } from '../handler';
+import { YtungAPIError } from '../handler';
 import {
   Datasets,
   downloadUrl,
@@ -15,14 +13,19 @@ import {
   isArchive,
   uploadArchive
 } from '../panels/datasets';
+import {
+  byTestId,
+  click,
+  container,
+  mockedRequest,
+  newRoot,
+  render,
+  root,
+  trans,
+  useReactRoot
+} from './testutils';
 
-jest.mock('../handler', () => {
-  const actual = jest.requireActual('../handler');
-  return { ...actual, requestAPI: jest.fn() };
-});
-
-const mockedRequest = requestAPI as jest.MockedFunction<typeof requestAPI>;
-const trans = nullTranslator.load('ytung');
+jest.mock('../handler', () => ({ ...jest.requireActual('../handler'), requestAPI: jest.fn() }));
 
 function dataset(overrides: Partial<IDataset> = {}): IDataset {
   return {
@@ -58,32 +61,12 @@ const LIST = [
   })
 ];
 
-let container: HTMLDivElement;
-let root: Root;
-
-async function render(element: JSX.Element): Promise<void> {
-  await act(async () => {
-    root.render(element);
-  });
-}
-
-function byTestId(id: string, within: ParentNode = container): HTMLElement | null {
-  return within.querySelector(`[data-testid="${id}"]`);
-}
-
 function row(id: number): HTMLElement {
   const found = container.querySelector<HTMLElement>(
     `[data-testid="ytung-dataset"][data-dataset="${id}"]`
   );
   expect(found).not.toBeNull();
   return found!;
-}
-
-async function click(element: HTMLElement | null): Promise<void> {
-  expect(element).not.toBeNull();
-  await act(async () => {
-    element!.click();
-  });
 }
 
 async function type(element: HTMLElement | null, value: string): Promise<void> {
@@ -111,22 +94,7 @@ function answer(routes: Record<string, (init?: RequestInit) => unknown>): void {
   });
 }
 
-beforeAll(() => {
-  (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
-});
-
-beforeEach(() => {
-  mockedRequest.mockReset();
-  container = document.createElement('div');
-  document.body.appendChild(container);
-  root = createRoot(container);
-});
-
-afterEach(() => {
-  act(() => root.unmount());
-  container.remove();
-  jest.useRealTimers();
-});
+useReactRoot();
 
 describe('helpers', () => {
   it('knows the archive types', () => {
@@ -200,7 +168,7 @@ describe('Datasets list', () => {
     expect(byTestId('ytung-datasets-empty')?.textContent).toBe('No datasets yet');
 
     act(() => root.unmount());
-    root = createRoot(container);
+    newRoot();
     mockedRequest.mockRejectedValue(new YtungAPIError(503, 'The Ytung service did not answer'));
     await render(<Datasets trans={trans} />);
     expect(byTestId('ytung-datasets-error')?.textContent).toContain(

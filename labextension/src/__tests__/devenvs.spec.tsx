@@ -3,11 +3,9 @@
  * column, the SSH line), posts the D1 form, runs the actions, uploads dropped files into the
  * code dir and refuses ports outside 40000–49999; `requestAPI` is the only mock.
  */
-import { nullTranslator } from '@jupyterlab/translation';
 import React, { act } from 'react';
-import { createRoot, Root } from 'react-dom/client';
 
-import { requestAPI, YtungAPIError } from '../handler';
+import { YtungAPIError } from '../handler';
 import {
   checkPort,
   DevEnvs,
@@ -15,14 +13,9 @@ import {
   type IDevEnv,
   type IDevEnvOptions
 } from '../panels/devenvs';
+import { container, mockedRequest, root, trans, useReactRoot } from './testutils';
 
-jest.mock('../handler', () => {
-  const actual = jest.requireActual('../handler');
-  return { ...actual, requestAPI: jest.fn() };
-});
-
-const mockedRequest = requestAPI as jest.MockedFunction<typeof requestAPI>;
-const trans = nullTranslator.load('ytung');
+jest.mock('../handler', () => ({ ...jest.requireActual('../handler'), requestAPI: jest.fn() }));
 
 function env(overrides: Partial<IDevEnv> = {}): IDevEnv {
   return {
@@ -84,20 +77,7 @@ function answer(envs: IDevEnv[], options = OPTIONS) {
   });
 }
 
-let container: HTMLDivElement;
-let root: Root;
-
-beforeEach(() => {
-  mockedRequest.mockReset();
-  container = document.createElement('div');
-  document.body.appendChild(container);
-  root = createRoot(container);
-});
-
-afterEach(() => {
-  act(() => root.unmount());
-  container.remove();
-});
+useReactRoot();
 
 async function render(props: Partial<React.ComponentProps<typeof DevEnvs>> = {}) {
   await act(async () => {

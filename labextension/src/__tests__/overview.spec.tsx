@@ -1,21 +1,14 @@
 /**
  * The Overview section renders what `requestAPI('me')` answers; `requestAPI` is the only mock.
  */
-import { nullTranslator } from '@jupyterlab/translation';
 import React, { act } from 'react';
-import { createRoot, Root } from 'react-dom/client';
 
-import { requestAPI, YtungAPIError } from '../handler';
+import { YtungAPIError } from '../handler';
 import { Overview } from '../panels/overview';
 import type { IMe } from '../tokens';
+import { byTestId, mockedRequest, render, trans, useReactRoot } from './testutils';
 
-jest.mock('../handler', () => {
-  const actual = jest.requireActual('../handler');
-  return { ...actual, requestAPI: jest.fn() };
-});
-
-const mockedRequest = requestAPI as jest.MockedFunction<typeof requestAPI>;
-const trans = nullTranslator.load('ytung');
+jest.mock('../handler', () => ({ ...jest.requireActual('../handler'), requestAPI: jest.fn() }));
 
 const alice: IMe = {
   name: 'alice',
@@ -26,34 +19,11 @@ const alice: IMe = {
   vcs: [{ name: 'vc-a', description: 'Team A GPUs' }]
 };
 
-let container: HTMLDivElement;
-let root: Root;
-
-async function renderOverview(): Promise<void> {
-  await act(async () => {
-    root.render(<Overview trans={trans} />);
-  });
+function renderOverview(): Promise<void> {
+  return render(<Overview trans={trans} />);
 }
 
-function byTestId(id: string): HTMLElement | null {
-  return container.querySelector(`[data-testid="${id}"]`);
-}
-
-beforeAll(() => {
-  (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
-});
-
-beforeEach(() => {
-  mockedRequest.mockReset();
-  container = document.createElement('div');
-  document.body.appendChild(container);
-  root = createRoot(container);
-});
-
-afterEach(() => {
-  act(() => root.unmount());
-  container.remove();
-});
+useReactRoot();
 
 describe('Overview', () => {
   it('shows the user, roles and virtual clusters', async () => {

@@ -3,11 +3,9 @@
  * the paginated, rank-tagged log and its live tail, presets prefilling the form, and a
  * template saved from the form; `requestAPI` is the only mock.
  */
-import { nullTranslator } from '@jupyterlab/translation';
 import React, { act } from 'react';
-import { createRoot, Root } from 'react-dom/client';
 
-import { requestAPI, YtungAPIError } from '../handler';
+import { YtungAPIError } from '../handler';
 import {
   EMPTY_FORM,
   formatBytes,
@@ -20,14 +18,17 @@ import {
   specToForm,
   Training
 } from '../panels/training';
+import {
+  byTestId,
+  click,
+  container,
+  mockedRequest,
+  render,
+  trans,
+  useReactRoot
+} from './testutils';
 
-jest.mock('../handler', () => {
-  const actual = jest.requireActual('../handler');
-  return { ...actual, requestAPI: jest.fn() };
-});
-
-const mockedRequest = requestAPI as jest.MockedFunction<typeof requestAPI>;
-const trans = nullTranslator.load('ytung');
+jest.mock('../handler', () => ({ ...jest.requireActual('../handler'), requestAPI: jest.fn() }));
 
 function job(changes: Partial<IJob> = {}): IJob {
   return {
@@ -67,42 +68,7 @@ function logPage(offset: number, total: number): ILogPage {
   return { ranks: [0, 1], total, offset, limit: 100, lines, device_log: [] };
 }
 
-let container: HTMLDivElement;
-let root: Root;
-
-async function render(element: JSX.Element): Promise<void> {
-  await act(async () => {
-    root.render(element);
-  });
-}
-
-function byTestId(id: string): HTMLElement | null {
-  return container.querySelector(`[data-testid="${id}"]`);
-}
-
-async function click(element: HTMLElement | null): Promise<void> {
-  expect(element).not.toBeNull();
-  await act(async () => {
-    element!.click();
-  });
-}
-
-beforeAll(() => {
-  (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
-});
-
-beforeEach(() => {
-  mockedRequest.mockReset();
-  container = document.createElement('div');
-  document.body.appendChild(container);
-  root = createRoot(container);
-});
-
-afterEach(() => {
-  act(() => root.unmount());
-  container.remove();
-  jest.useRealTimers();
-});
+useReactRoot();
 
 describe('form helpers', () => {
   it('parses run parameters from key=value lines', () => {

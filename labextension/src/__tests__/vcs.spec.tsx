@@ -2,12 +2,10 @@
  * The Virtual clusters section renders what `requestAPI('vcs')` answers, switches the current
  * VC with `PUT settings` and polls only while visible; `requestAPI` is the only mock.
  */
-import { nullTranslator } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 import React, { act } from 'react';
-import { createRoot, Root } from 'react-dom/client';
 
-import { requestAPI, YtungAPIError } from '../handler';
+import { YtungAPIError } from '../handler';
 import {
   deviceKind,
   REFRESH_INTERVAL_MS,
@@ -15,14 +13,19 @@ import {
   VirtualClustersPanel
 } from '../panels/vcs';
 import type { IMyVirtualClusters } from '../tokens';
+import {
+  byTestId,
+  click,
+  container,
+  mockedRequest,
+  newRoot,
+  render,
+  root,
+  trans,
+  useReactRoot
+} from './testutils';
 
-jest.mock('../handler', () => {
-  const actual = jest.requireActual('../handler');
-  return { ...actual, requestAPI: jest.fn() };
-});
-
-const mockedRequest = requestAPI as jest.MockedFunction<typeof requestAPI>;
-const trans = nullTranslator.load('ytung');
+jest.mock('../handler', () => ({ ...jest.requireActual('../handler'), requestAPI: jest.fn() }));
 
 /** The document of tests/lab/fake_service.py's vcs_document(). */
 function myVCs(): IMyVirtualClusters {
@@ -79,19 +82,6 @@ function myVCs(): IMyVirtualClusters {
   };
 }
 
-let container: HTMLDivElement;
-let root: Root;
-
-async function render(element: JSX.Element): Promise<void> {
-  await act(async () => {
-    root.render(element);
-  });
-}
-
-function byTestId(id: string, within: ParentNode = container): HTMLElement | null {
-  return within.querySelector(`[data-testid="${id}"]`);
-}
-
 function card(vc: string): HTMLElement {
   const found = container.querySelector<HTMLElement>(
     `[data-testid="ytung-vcs-card"][data-vc="${vc}"]`
@@ -106,29 +96,7 @@ function field(vc: string, deviceType: string, name: string): string | null | un
   )?.textContent;
 }
 
-async function click(element: HTMLElement | null): Promise<void> {
-  expect(element).not.toBeNull();
-  await act(async () => {
-    element!.click();
-  });
-}
-
-beforeAll(() => {
-  (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
-});
-
-beforeEach(() => {
-  mockedRequest.mockReset();
-  container = document.createElement('div');
-  document.body.appendChild(container);
-  root = createRoot(container);
-});
-
-afterEach(() => {
-  act(() => root.unmount());
-  container.remove();
-  jest.useRealTimers();
-});
+useReactRoot();
 
 describe('VirtualClusters', () => {
   it('shows my VCs with quotas and use, the current one marked', async () => {
@@ -306,7 +274,7 @@ describe('VirtualClusters', () => {
       jest.advanceTimersByTime(3 * REFRESH_INTERVAL_MS);
     });
     expect(mockedRequest).toHaveBeenCalledTimes(3);
-    root = createRoot(container);
+    newRoot();
   });
 
   it('does not load while inactive from the start', async () => {

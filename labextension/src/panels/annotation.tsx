@@ -5,11 +5,11 @@
  *
  * "Label" opens the labeling tool (labeling/widget.ts) in the main area through `onOpen`.
  */
-import { ReactWidget } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { requestAPI, YtungAPIError } from '../handler';
+import { SectionPanel } from './section';
 import type { IAnnotationDataset } from '../labeling/widget';
 
 export interface IProject {
@@ -41,6 +41,54 @@ export interface IExport {
 
 /** How often a running export is polled (ms). */
 export const EXPORT_POLL_MS = 1000;
+
+/** The name (required) and description fields of a form. */
+function NameDescriptionFields({
+  nameLabel,
+  nameTestId,
+  name,
+  onName,
+  descriptionLabel,
+  descriptionTestId,
+  description,
+  onDescription,
+  descriptionRequired = false
+}: {
+  nameLabel: string;
+  nameTestId: string;
+  name: string;
+  onName: (value: string) => void;
+  descriptionLabel: string;
+  descriptionTestId: string;
+  description: string;
+  onDescription: (value: string) => void;
+  descriptionRequired?: boolean;
+}): JSX.Element {
+  return (
+    <>
+      <label>
+        {nameLabel}
+        <input
+          className="jp-mod-styled"
+          data-testid={nameTestId}
+          value={name}
+          required
+          onChange={e => onName(e.target.value)}
+        />
+      </label>
+      <label>
+        {descriptionLabel}
+        <textarea
+          className="jp-mod-styled"
+          data-testid={descriptionTestId}
+          value={description}
+          required={descriptionRequired}
+          onChange={e => onDescription(e.target.value)}
+        />
+      </label>
+    </>
+  );
+}
 
 function errorText(error: unknown, trans: TranslationBundle): string {
   const text = String((error as Error)?.message ?? error);
@@ -132,25 +180,16 @@ function ProjectForm({
         onSubmit({ name, description }).catch(err => setError(errorText(err, trans)));
       }}
     >
-      <label>
-        {trans.__('Project name')}
-        <input
-          className="jp-mod-styled"
-          data-testid="ytung-project-name"
-          value={name}
-          required
-          onChange={e => setName(e.target.value)}
-        />
-      </label>
-      <label>
-        {trans.__('Description')}
-        <textarea
-          className="jp-mod-styled"
-          data-testid="ytung-project-description"
-          value={description}
-          onChange={e => setDescription(e.target.value)}
-        />
-      </label>
+      <NameDescriptionFields
+        nameLabel={trans.__('Project name')}
+        nameTestId="ytung-project-name"
+        name={name}
+        onName={setName}
+        descriptionLabel={trans.__('Description')}
+        descriptionTestId="ytung-project-description"
+        description={description}
+        onDescription={setDescription}
+      />
       {error && (
         <div className="ytung-error" role="alert">
           {error}
@@ -378,26 +417,17 @@ function DatasetForm({
         }
       }}
     >
-      <label>
-        {trans.__('Dataset name')}
-        <input
-          className="jp-mod-styled"
-          data-testid="ytung-ann-dataset-name"
-          value={name}
-          required
-          onChange={e => setName(e.target.value)}
-        />
-      </label>
-      <label>
-        {trans.__('Dataset description')}
-        <textarea
-          className="jp-mod-styled"
-          data-testid="ytung-ann-dataset-description"
-          value={description}
-          required
-          onChange={e => setDescription(e.target.value)}
-        />
-      </label>
+      <NameDescriptionFields
+        nameLabel={trans.__('Dataset name')}
+        nameTestId="ytung-ann-dataset-name"
+        name={name}
+        onName={setName}
+        descriptionLabel={trans.__('Dataset description')}
+        descriptionTestId="ytung-ann-dataset-description"
+        description={description}
+        onDescription={setDescription}
+        descriptionRequired
+      />
       <label>
         {trans.__('Permission')}
         <select
@@ -757,18 +787,10 @@ function DatasetCard({
 }
 
 /** The Annotation section as a Lumino widget. */
-export class AnnotationPanel extends ReactWidget {
-  constructor(
-    private readonly _trans: TranslationBundle,
-    private readonly _onOpen: (dataset: IAnnotationDataset) => void
-  ) {
-    super();
-    this.id = 'ytung-annotation-panel';
-    this.title.label = _trans.__('Annotation');
-    this.addClass('ytung-panel');
-  }
-
-  render(): JSX.Element {
-    return <Annotation trans={this._trans} onOpen={this._onOpen} />;
+export class AnnotationPanel extends SectionPanel {
+  constructor(trans: TranslationBundle, onOpen: (dataset: IAnnotationDataset) => void) {
+    super('ytung-annotation-panel', trans.__('Annotation'), () => (
+      <Annotation trans={trans} onOpen={onOpen} />
+    ));
   }
 }

@@ -7,7 +7,6 @@
  * `POST …/complete`); a failed chunk is retried from the offset the service reports, so a
  * dropped connection does not restart a 2 GB upload.
  */
-import { ReactWidget } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import type { TranslationBundle } from '@jupyterlab/translation';
@@ -15,6 +14,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { getLanguage, requestAPI, YtungAPIError } from '../handler';
+import { SectionPanel } from './section';
 
 /** One version of a dataset (detail view). */
 export interface IDatasetVersion {
@@ -268,6 +268,30 @@ function ErrorBox({
   );
 }
 
+/** "Edit" for a dataset the user may change; nothing otherwise. */
+function EditButton({
+  dataset,
+  onEdit,
+  trans
+}: {
+  dataset: IDataset;
+  onEdit: (dataset: IDataset) => void;
+  trans: TranslationBundle;
+}): JSX.Element | null {
+  if (!dataset.can_change) {
+    return null;
+  }
+  return (
+    <button
+      className="jp-mod-styled"
+      data-testid="ytung-dataset-edit"
+      onClick={() => onEdit(dataset)}
+    >
+      {trans.__('Edit')}
+    </button>
+  );
+}
+
 function LabeledBadge({ labeled, trans }: { labeled: boolean; trans: TranslationBundle }) {
   return (
     <span
@@ -447,15 +471,7 @@ function DatasetList({
                   </dd>
                 </dl>
                 <div className="ytung-datasets-actions">
-                  {dataset.can_change && (
-                    <button
-                      className="jp-mod-styled"
-                      data-testid="ytung-dataset-edit"
-                      onClick={() => onEdit(dataset)}
-                    >
-                      {trans.__('Edit')}
-                    </button>
-                  )}
+                  <EditButton dataset={dataset} onEdit={onEdit} trans={trans} />
                   {dataset.version !== null && (
                     <a
                       className="jp-mod-styled ytung-button-link"
@@ -579,15 +595,7 @@ function DatasetDetail({
             ))}
           </dl>
           <div className="ytung-datasets-actions">
-            {dataset.can_change && (
-              <button
-                className="jp-mod-styled"
-                data-testid="ytung-dataset-edit"
-                onClick={() => onEdit(dataset)}
-              >
-                {trans.__('Edit')}
-              </button>
-            )}
+            <EditButton dataset={dataset} onEdit={onEdit} trans={trans} />
             {dataset.can_change && (
               <button
                 className="jp-mod-styled"
@@ -897,15 +905,8 @@ function DatasetForm({
 }
 
 /** The Datasets section as a Lumino widget. */
-export class DatasetsPanel extends ReactWidget {
-  constructor(private readonly _trans: TranslationBundle) {
-    super();
-    this.id = 'ytung-datasets-panel';
-    this.title.label = _trans.__('Datasets');
-    this.addClass('ytung-panel');
-  }
-
-  render(): JSX.Element {
-    return <Datasets trans={this._trans} />;
+export class DatasetsPanel extends SectionPanel {
+  constructor(trans: TranslationBundle) {
+    super('ytung-datasets-panel', trans.__('Datasets'), () => <Datasets trans={trans} />);
   }
 }

@@ -9,15 +9,13 @@
  * `/ytung/api/settings/privilege`); uploads use the Jupyter contents API of this server
  * (the home is shared by all of the user's environments), injectable for tests.
  */
-import { ReactWidget } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import type { TranslationBundle } from '@jupyterlab/translation';
-import { MessageLoop, type Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { requestAPI, YtungAPIError } from '../handler';
+import { PollingSectionPanel } from './section';
 
 export const REFRESH_INTERVAL_MS = 10_000;
 export const PORT_RANGE: [number, number] = [40000, 49999];
@@ -143,6 +141,37 @@ export interface IDevEnvsProps {
   refreshInterval?: number;
   upload?: Uploader;
   openUrl?: (url: string) => void;
+}
+
+/** A labelled `<select>` of plain choices, led by an empty choice with its own label. */
+function ChoiceSelect({
+  label,
+  name,
+  value,
+  onChange,
+  emptyLabel,
+  choices
+}: {
+  label: string;
+  name: string;
+  value: string;
+  onChange: (event: React.ChangeEvent<HTMLSelectElement>) => void;
+  emptyLabel: string;
+  choices: string[];
+}): JSX.Element {
+  return (
+    <label>
+      {label}
+      <select name={name} value={value} onChange={onChange}>
+        <option value="">{emptyLabel}</option>
+        {choices.map(t => (
+          <option key={t} value={t}>
+            {t}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
 }
 
 const EMPTY_FORM = {
@@ -349,17 +378,14 @@ export function DevEnvs({
               </select>
             )}
           </label>
-          <label>
-            {trans.__('Engine type')}
-            <select name="engine_type" value={form.engine_type} onChange={set('engine_type')}>
-              <option value="">{trans.__('As the engine says')}</option>
-              {options.engine_types.map(t => (
-                <option key={t} value={t}>
-                  {t}
-                </option>
-              ))}
-            </select>
-          </label>
+          <ChoiceSelect
+            label={trans.__('Engine type')}
+            name="engine_type"
+            value={form.engine_type}
+            onChange={set('engine_type')}
+            emptyLabel={trans.__('As the engine says')}
+            choices={options.engine_types}
+          />
           <label>
             {trans.__('Job type')}
             <select name="job_type" value={form.job_type} onChange={set('job_type')}>
@@ -373,17 +399,14 @@ export function DevEnvs({
               <input name="nodes" type="number" min="1" value={form.nodes} onChange={set('nodes')} />
             </label>
           )}
-          <label>
-            {trans.__('Device type')}
-            <select name="device_type" value={form.device_type} onChange={set('device_type')}>
-              <option value="">{trans.__('CPU only')}</option>
-              {options.device_types.map(t => (
-                <option key={t} value={t}>
-                  {t}
-                </option>
-              ))}
-            </select>
-          </label>
+          <ChoiceSelect
+            label={trans.__('Device type')}
+            name="device_type"
+            value={form.device_type}
+            onChange={set('device_type')}
+            emptyLabel={trans.__('CPU only')}
+            choices={options.device_types}
+          />
           <label>
             {trans.__('Devices per node')}
             <input
@@ -682,25 +705,10 @@ function DevEnvCard({
 }
 
 /** The section of the Ytung sidebar; polls only while visible. */
-export class DevEnvsPanel extends ReactWidget {
-  constructor(private readonly _trans: TranslationBundle) {
-    super();
-    this.id = 'ytung-devenvs-panel';
-    this.title.label = _trans.__('Dev environments');
-    this.addClass('ytung-panel');
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    MessageLoop.sendMessage(this, Widget.Msg.UpdateRequest);
-  }
-
-  render(): JSX.Element {
-    return <DevEnvs trans={this._trans} active={this.isVisible} />;
+export class DevEnvsPanel extends PollingSectionPanel {
+  constructor(trans: TranslationBundle) {
+    super('ytung-devenvs-panel', trans.__('Dev environments'), active => (
+      <DevEnvs trans={trans} active={active} />
+    ));
   }
 }

@@ -1,12 +1,12 @@
 /**
  * The Overview section: who the user is on the platform (nickname, roles, virtual clusters).
  */
-import { ReactWidget } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useState } from 'react';
 
 import { requestAPI, YtungAPIError } from '../handler';
+import { SectionPanel } from './section';
 import type { IMe } from '../tokens';
 
 type State =
@@ -127,15 +127,8 @@ function Profile({ me, trans }: { me: IMe; trans: TranslationBundle }): JSX.Elem
 }
 
 /** The Overview as a Lumino widget, one section of the Ytung sidebar. */
-export class OverviewPanel extends ReactWidget {
-  constructor(private readonly _trans: TranslationBundle) {
-    super();
-    this.id = 'ytung-overview-panel';
-    this.title.label = _trans.__('Overview');
-    this.addClass('ytung-panel');
-  }
-
-  render(): JSX.Element {
-    return <Overview trans={this._trans} />;
+export class OverviewPanel extends SectionPanel {
+  constructor(trans: TranslationBundle) {
+    super('ytung-overview-panel', trans.__('Overview'), () => <Overview trans={trans} />);
   }
 }

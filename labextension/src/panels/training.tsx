@@ -8,13 +8,11 @@
  * Everything goes through `requestAPI` (`/ytung/api/jobs…`, `/ytung/api/paramsets…`,
  * `/ytung/api/jobtemplates…`, `/ytung/api/presets…`).
  */
-import { ReactWidget } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
-import { MessageLoop, type Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { requestAPI, YtungAPIError } from '../handler';
+import { PollingSectionPanel } from './section';
 
 export const REFRESH_INTERVAL_MS = 10_000;
 export const TAIL_INTERVAL_MS = 2_000;
@@ -1128,25 +1126,10 @@ export function JobDetail({
 }
 
 /** The Training section as a Lumino widget (polls only while visible). */
-export class TrainingPanel extends ReactWidget {
-  constructor(private readonly _trans: TranslationBundle) {
-    super();
-    this.id = 'ytung-training-panel';
-    this.title.label = _trans.__('Training');
-    this.addClass('ytung-panel');
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    MessageLoop.sendMessage(this, Widget.Msg.UpdateRequest);
-  }
-
-  render(): JSX.Element {
-    return <Training trans={this._trans} active={this.isVisible} />;
+export class TrainingPanel extends PollingSectionPanel {
+  constructor(trans: TranslationBundle) {
+    super('ytung-training-panel', trans.__('Training'), active => (
+      <Training trans={trans} active={active} />
+    ));
   }
 }

@@ -5,14 +5,12 @@
  * It reloads `GET /ytung/api/vcs` every 10 s while it is visible (section expanded, sidebar
  * open, browser tab shown) and stops when hidden or disposed.
  */
-import { ReactWidget } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { refreshIcon } from '@jupyterlab/ui-components';
-import { MessageLoop, type Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { getLanguage, requestAPI, YtungAPIError } from '../handler';
+import { PollingSectionPanel } from './section';
 import type {
   IMyVirtualCluster,
   IMyVirtualClusters,
@@ -439,26 +437,10 @@ function QueueItem({
  * The Virtual clusters section as a Lumino widget; it tells the view whether it is visible, so
  * that polling runs only while somebody can see it.
  */
-export class VirtualClustersPanel extends ReactWidget {
-  constructor(private readonly _trans: TranslationBundle) {
-    super();
-    this.id = 'ytung-vcs-panel';
-    this.title.label = _trans.__('Virtual clusters');
-    this.addClass('ytung-panel');
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    // at once: a posted update would wait for an animation frame, which hidden tabs never get
-    MessageLoop.sendMessage(this, Widget.Msg.UpdateRequest);
-  }
-
-  render(): JSX.Element {
-    return <VirtualClusters trans={this._trans} active={this.isVisible} />;
+export class VirtualClustersPanel extends PollingSectionPanel {
+  constructor(trans: TranslationBundle) {
+    super('ytung-vcs-panel', trans.__('Virtual clusters'), active => (
+      <VirtualClusters trans={trans} active={active} />
+    ));
   }
 }
