@@ -18,6 +18,7 @@ run: install
 	$(BIN)/jupyterhub -f hub_config/jupyterhub_config.py
 
 test: install install-test browser
+	cd labextension && { [ -d node_modules ] || jlpm install; } && jlpm test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install install-test
