@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from . import orm
 from .errors import DomainError
 from .i18n import N_
+from .search import rank
 from .storage import ensure_dir, home_path, virtual_home_path
 
 JOB_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -416,7 +417,7 @@ def list_jobs(session: Session, owner: str | None, search: str = "") -> list[orm
     if owner is not None:
         query = query.where(orm.TrainingJob.owner == owner)
     jobs = list(session.scalars(query))
-    return [j for j in jobs if fuzzy(search, j.name, j.description)]
+    return rank(jobs, search, lambda j: (j.name, j.description))
 
 
 # -- logs and metrics (written by the job runner) ------------------------------------------------
@@ -494,26 +495,6 @@ def read_runtime(job_path: Path) -> dict[str, Any]:
         return json.loads((job_path / "runtime.json").read_text())
     except (OSError, ValueError):
         return {}
-
-
-# -- search --------------------------------------------------------------------------------
-def fuzzy(query: str, *fields: str | None) -> bool:
-    """Fuzzy search as the manual's search boxes do: every character of the query, in order,
-    case-insensitive, in one of the fields ("dcnn" finds "digits_cnn")."""
-    query = (query or "").strip().lower()
-    if not query:
-        return True
-    for field in fields:
-        text = (field or "").lower()
-        pos = 0
-        for ch in query:
-            pos = text.find(ch, pos)
-            if pos < 0:
-                break
-            pos += 1
-        else:
-            return True
-    return False
 
 
 # -- parameter sets (T4) and templates (T7) ------------------------------------------------

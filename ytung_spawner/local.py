@@ -71,13 +71,16 @@ async def watch_memory(
     on_exceeded: Callable[[str], Awaitable[None]],
 ) -> None:
     """Every ``interval`` seconds sum the tree's RSS; above ``limit`` kill the tree and call
-    ``on_exceeded("memory limit exceeded (X > Y)")``. Returns when the process is gone."""
+    ``on_exceeded("memory limit exceeded (X > Y)")``. Returns when the process is gone.
+
+    psutil reads ``/proc`` once per process of the tree: that runs in a worker thread, so that
+    many watched servers never hold up the hub's event loop."""
     while True:
-        used = tree_rss(pid)
+        used = await asyncio.to_thread(tree_rss, pid)
         if used is None:
             return
         if used > limit:
-            kill_tree(pid)
+            await asyncio.to_thread(kill_tree, pid)
             await on_exceeded(f"memory limit exceeded ({mebibytes(used)} > {mebibytes(limit)})")
             return
         await asyncio.sleep(interval)

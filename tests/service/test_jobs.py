@@ -165,20 +165,6 @@ def test_read_log_merges_ranks_in_time_order_and_pages(tmp_path):
     assert jobs.read_log(tmp_path / "missing")["total"] == 0
 
 
-@pytest.mark.parametrize(
-    "query, text, found",
-    [
-        ("", "anything", True),
-        ("dcnn", "digits_cnn", True),
-        ("DIGITS", "digits_cnn", True),
-        ("cnnd", "digits_cnn", False),
-        ("resnet", "digits_cnn", False),
-    ],
-)
-def test_fuzzy(query, text, found):
-    assert jobs.fuzzy(query, text) is found
-
-
 def test_status_and_outcome():
     job = orm.TrainingJob(paused=False, exit_code=None)
     w = orm.Workload(status="running")

@@ -18,6 +18,7 @@ from tornado import web
 from .. import jobs, orm
 from ..errors import DomainError
 from ..permissions import ADMIN, USE, requires
+from ..search import rank
 from ..storage import ensure_dir
 from .base import APIHandler
 
@@ -81,7 +82,7 @@ def _search(handler) -> str:
 class JobListHandler(JobMixin, APIHandler):
     @requires(USE)
     async def get(self):
-        """T1: my jobs (status, name, engine, created), newest first; ``search`` is fuzzy."""
+        """T1: my jobs (status, name, engine, created), newest first (best match first with a fuzzy ``search``)."""
         owner = None if self.is_admin and self.get_argument("all", "") == "1" else self.me().name
         self.write_json([self.job_json(j) for j in jobs.list_jobs(self.db, owner, _search(self))])
 
@@ -245,7 +246,7 @@ class ParamSetListHandler(JobMixin, APIHandler):
         )
         sets = jobs.preset_paramsets() + [jobs.paramset_model(r) for r in rows]
         query = _search(self)
-        self.write_json([s for s in sets if jobs.fuzzy(query, s["name"], s["description"])])
+        self.write_json(rank(sets, query, lambda s: (s["name"], s["description"])))
 
     @requires(USE)
     async def post(self):
@@ -322,11 +323,7 @@ class PresetListHandler(JobMixin, APIHandler):
         """Name, use, accuracy, size, created; ``search`` is fuzzy on name, title and use."""
         query = _search(self)
         self.write_json(
-            [
-                p
-                for p in jobs.presets()
-                if jobs.fuzzy(query, p["name"], p.get("title"), p.get("use"))
-            ]
+            rank(jobs.presets(), query, lambda p: (p["name"], p.get("title"), p.get("use")))
         )
 
 
