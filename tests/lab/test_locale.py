@@ -91,3 +91,33 @@ def test_widgets_catalog_covers_every_string():
     assert "Roles" in used and "Refresh" in used
     messages = po_messages(WIDGETS_PO)
     assert sorted(used - {k for k, v in messages.items() if v}) == []
+
+
+SERVER_EXT_PO = ROOT / "ytung_service" / "locale" / "zh_CN" / "LC_MESSAGES" / "ytung_server_ext.po"
+
+
+def http_error_messages(folder: Path) -> set[str]:
+    """The literal messages of ``web.HTTPError(status, "…", …)`` in ``folder`` (not "%s":
+    a relayed message, translated where it was written)."""
+    import ast
+
+    found = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or len(node.args) < 2:
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            message = node.args[1]
+            if name == "HTTPError" and isinstance(message, ast.Constant):
+                if isinstance(message.value, str) and message.value != "%s":
+                    found.add(message.value)
+    return found
+
+
+def test_server_extension_catalog_covers_every_error():
+    used = http_error_messages(ROOT / "ytung_server_ext")
+    used |= source_strings(ROOT / "ytung_server_ext" / "apihandlers", GETTEXT_CALL, "*.py")
+    assert "Expected a JSON object" in used
+    messages = po_messages(SERVER_EXT_PO)
+    assert sorted(used - {k for k, v in messages.items() if v}) == []

@@ -215,3 +215,26 @@ async def test_settings_needs_login(jp_fetch, fake_service):
         )
     assert e.value.code == 403
     assert fake_service.requests == []
+
+
+async def test_own_errors_come_in_the_lab_language(jp_fetch, fake_service):
+    body = '{"current_vc": "speech", "theme": "dark"}'
+    status, zh = await fetch_error(
+        jp_fetch, "ytung", "api", "settings", method="PUT", body=body, params={"lang": "zh_CN"}
+    )
+    assert (status, zh["message"]) == (400, "未知设置：theme（可设置：current_vc）")
+    status, en = await fetch_error(
+        jp_fetch, "ytung", "api", "settings", method="PUT", body=body, params={"lang": "en"}
+    )
+    assert en["message"] == "Unknown setting: theme (settable: current_vc)"
+    # no lang: the browser's language
+    status, browser = await fetch_error(
+        jp_fetch,
+        "ytung",
+        "api",
+        "settings",
+        method="PUT",
+        body=body,
+        headers={"Accept-Language": "zh-CN,zh;q=0.9"},
+    )
+    assert browser["message"] == zh["message"]

@@ -3,7 +3,9 @@
 The Lab names its UI language in a ``lang`` query parameter of every call (``zh_CN``, ``en``:
 the Lab translator's language, which the browser's own ``Accept-Language`` need not match);
 the client sends it on to the service as ``Accept-Language`` so that the service's messages
-(queue reasons, errors) come back in that language.
+(queue reasons, errors) come back in that language. This extension's own error messages are
+translated in :meth:`YtungAPIHandler.write_error` (catalog ``ytung_server_ext.po`` next to the
+service's; the message of ``web.HTTPError(status, "…%s…", args)`` is the msgid).
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ytung_service.client import AsyncPlatformClient, PlatformError, ServiceUnreachable
+from ytung_service.i18n import negotiate, normalize, translator
+
+#: the catalog of this extension's own messages (relayed ones are translated by the service)
+DOMAIN = "ytung_server_ext"
 
 # status 0: no YTUNG_SERVICE_URL, so no service to ask
 _NO_SERVICE = 0
@@ -74,14 +80,24 @@ class YtungAPIHandler(APIHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(data))
 
+    def message_language(self) -> str:
+        """The language of this extension's own messages: the Lab's ``lang`` when it is well
+        formed, else the browser's (``ytung-lang`` cookie, ``Accept-Language``)."""
+        lang = self.get_query_argument("lang", None)
+        if lang and _LANG.fullmatch(lang):
+            return normalize(lang)
+        return negotiate(self.get_cookie("ytung-lang"), self.request.headers.get("Accept-Language"))
+
     def write_error(self, status_code: int, **kwargs) -> None:
+        _ = translator(self.message_language(), DOMAIN)
         message = self._reason
         exc_info = kwargs.get("exc_info")
         if exc_info:
             exc = exc_info[1]
             if isinstance(exc, web.HTTPError) and exc.log_message:
-                message = exc.log_message % exc.args if exc.args else exc.log_message
+                text = _(exc.log_message)
+                message = text % exc.args if exc.args else text
             elif not isinstance(exc, web.HTTPError):
-                message = f"Internal error in the Ytung server extension: {exc}"
+                message = _("Internal error in the Ytung server extension: {error}", error=exc)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps({"status": status_code, "message": message}))
