@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ytung_service.bootstrap import prepare_database
 from ytung_service.config import data_dir, default_db_url
+from ytung_spawner.hublog import log_request
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
@@ -142,6 +143,9 @@ c.JupyterHub.load_roles = [
         "services": ["ytung"],
     },
 ]
+
+# the service's reconciler polls the hub every few seconds: those GETs are logged at DEBUG
+c.JupyterHub.tornado_settings = {"log_function": log_request}
 
 # -- spawners -----------------------------------------------------------------------------
 c.Spawner.default_url = "/lab"
