@@ -76,7 +76,16 @@ function render({ model, el }) {
     const error = model.get("error");
     status.classList.toggle("ytung-mod-error", Boolean(error));
     let text = error || model.get("status");
-    if (!error && editor && editor.dirty) text += " · " + (labels().unsaved || "not submitted");
+    const image = model.get("image");
+    if (!error && editor && editor.dirty && image) {
+      // the kernel's status counts the submitted objects; while editing, count the drawn ones
+      const l = labels();
+      // one pass, so that a "%2" in a file name stays as it is
+      const objects = (l.objects || "%1: %2 objects").replace(/%([12])/g, (_, n) =>
+        n === "1" ? image.file_name : String(editor.shapes.length)
+      );
+      text = `${objects} · ${l.unsaved || "not submitted"}`;
+    }
     status.textContent = text;
   }
 
@@ -98,6 +107,7 @@ function render({ model, el }) {
     const data = model.get("image_data");
     url = data && data.byteLength ? URL.createObjectURL(new Blob([data])) : "";
     editor.setImage(url, image.width, image.height, model.get("shapes") || []);
+    root.dataset.image = String(image.id);
     submit.disabled = false;
     showStatus();
   }
@@ -186,6 +196,7 @@ def editor_labels(_) -> dict[str, str]:
         "previous": _("Previous"),
         "next": _("Next"),
         "progress": _("%1 of %2 labeled"),
+        "objects": _("%1: %2 objects"),
         "unsaved": _("not submitted"),
         "discard": _("Discard the unsubmitted changes of this image?"),
     }

@@ -4,6 +4,9 @@
 - ``page``: a fresh context and page per test (``lang`` marker sets the browser locale)
 - ``shot(page, name)``: saves a screenshot to ``test-artifacts/`` (and to
   ``docs/screenshots/`` when ``YTUNG_UPDATE_SCREENSHOTS=1``, for the README)
+
+Driving the Ytung sidebar (``open_sidebar``, ``only_section``, ``expanded_sections``) is in
+``tests/browser/sidebar.py``: plain functions the tests import.
 """
 
 from __future__ import annotations

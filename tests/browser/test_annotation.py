@@ -15,6 +15,7 @@ import pytest
 import requests
 from pycocotools.coco import COCO
 
+from tests.browser.sidebar import only_section, open_sidebar
 from tests.service.test_annotations import png_bytes
 from ytung_service import coco
 
@@ -59,20 +60,7 @@ def open_lab(page, platform):
     login(page, platform, "pia", PASSWORD)
     page.wait_for_url("**/user/pia/lab**", timeout=120_000)
     page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-    if not page.locator("#ytung-sidebar").is_visible():
-        page.click("li[data-id='ytung-sidebar']")
-
-
-def only_section(page, label: str) -> None:
-    """Expand the sidebar section ``label`` and collapse the others (they share the height)."""
-    titles = page.locator("#ytung-sidebar .lm-AccordionPanel-title")
-    for i in range(titles.count()):
-        title = titles.nth(i)
-        expanded = title.get_attribute("aria-expanded") == "true"
-        # text_content: inner_text would be upper-cased by the theme's CSS
-        name = title.locator(".lm-AccordionPanel-titleLabel").text_content().strip()
-        if expanded != (name == label):
-            title.click()
+    open_sidebar(page)
 
 
 def upload_through_the_datasets_section(page, tmp_path):

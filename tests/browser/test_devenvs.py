@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from tests.browser.sidebar import only_section, open_sidebar
 from tests.browser.test_lab import login
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -54,16 +55,8 @@ def test_page_and_lab_section(platform, admin_token, page, shot):
     # the Lab of that environment, with the Dev environments section
     page.goto(platform.url + env["lab_url"])
     page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-    tab = page.wait_for_selector("li[data-id='ytung-sidebar']")
-    if not page.locator("#ytung-sidebar").is_visible():
-        tab.click()
-    # give the section the room of the sidebar: collapse the others
-    titles = page.locator("#ytung-sidebar .lm-AccordionPanel-title")
-    for i in range(titles.count()):
-        title = titles.nth(i)
-        expanded = title.get_attribute("aria-expanded") == "true"
-        if expanded != ("dev environments" in title.inner_text().lower()):
-            title.click()
+    open_sidebar(page)
+    only_section(page, "Dev environments")
     card = page.wait_for_selector(f'[data-testid="ytung-devenv"][data-devenv="{env_id}"]')
     text = card.inner_text()
     assert "browser-env" in text and "ssh -p" in text and "/home/kira/browser" in text

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.browser.sidebar import expanded_sections, only_section, open_sidebar
 from tests.harness import ADMIN_PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -55,13 +56,26 @@ def test_lab_sidebar_shows_the_user(platform, admin_token, page, shot):
     page.click("#spawn_form button[type=submit]")
     page.wait_for_url("**/user/hana/lab**", timeout=120_000)
     page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-    if not page.locator("#ytung-sidebar").is_visible():
-        page.click("li[data-id='ytung-sidebar']")
+    open_sidebar(page)
     name = page.wait_for_selector('[data-testid="ytung-overview-username"]')
     assert name.inner_text().strip() == "hana"
     vcs = page.locator('[data-testid="ytung-overview-vcs"]').inner_text()
     assert "default" in vcs
+    # first load: Overview alone is expanded, the other sections are collapsed titles
+    assert expanded_sections(page) == ["Overview"]
+    assert not page.locator("#ytung-datasets-panel").is_visible()
     shot(page, "lab-sidebar")
+
+    # the layout the user chose survives a reload
+    only_section(page, "Datasets")
+    page.locator("#ytung-sidebar .lm-AccordionPanel-title", has_text="Training").click()
+    assert expanded_sections(page) == ["Training", "Datasets"]
+    page.reload()
+    page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+    open_sidebar(page)
+    page.locator("#ytung-datasets-panel").wait_for()
+    assert expanded_sections(page) == ["Training", "Datasets"]
+    assert not page.locator("#ytung-overview-panel").is_visible()
 
 
 def test_lab_sidebar_in_chinese(platform, admin_token, page, shot):
@@ -83,8 +97,7 @@ def test_lab_sidebar_in_chinese(platform, admin_token, page, shot):
     login(page, platform, "ivy", PASSWORD)
     page.wait_for_url("**/user/ivy/lab**", timeout=120_000)
     page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-    if not page.locator("#ytung-sidebar").is_visible():
-        page.click("li[data-id='ytung-sidebar']")
+    open_sidebar(page)
     page.wait_for_selector('[data-testid="ytung-overview-username"]')
     text = page.locator("#ytung-sidebar").inner_text()
     assert "总览" in text and "虚拟集群" in text and "艾薇" in text

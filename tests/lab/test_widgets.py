@@ -93,3 +93,19 @@ def test_render_escapes_html():
 )
 def test_default_language(environ, lang):
     assert default_language(environ) == lang
+
+
+def test_labeling_glue_reads_only_words_the_widget_translates():
+    """Every word the labeling widget's browser glue reads (``l.x``, ``labels().x``) is one of
+    its translated labels, in both languages."""
+    import re
+
+    from ytung_widgets.labeling import GLUE_JS, editor_labels
+
+    used = set(re.findall(r"\b(?:l|labels\(\))\.([a-z][A-Za-z]*)\b(?!\()", GLUE_JS))
+    assert {"previous", "next", "submit", "progress", "objects", "unsaved", "discard"} <= used
+    english, chinese = editor_labels(gettext("en")), editor_labels(gettext("zh_CN"))
+    assert used <= set(english)
+    assert english["objects"] == "%1: %2 objects"
+    assert chinese["objects"] == "%1：%2 个标注对象"
+    assert {k for k in used if chinese[k] == english[k]} == set()
