@@ -1,5 +1,12 @@
 """The single writer of allocations: submit, schedule, release (SPEC V3, V4, V9, X1–X3).
 
+Approval (the manual's 未批准): in a VC that needs it, a workload of an owner who is neither a
+System Admin nor an admin of that VC starts ``unapproved``: outside the queue, holding no
+quota. Approving puts it in the queue; its place counts from the approval (``approved_at`` is
+the scheduler's submit time), so work queued meanwhile is not overtaken by a request nobody
+could see, and a long wait for approval does not earn it a starvation reservation. Rejecting
+closes it with the admin's reason, which the owner sees.
+
 Every decision runs in this process, under one asyncio lock, inside one database
 transaction; ``device_allocations`` has a unique (node, device) constraint on top, so a device
 can never be held twice. The pure :mod:`ytung_service.scheduling` decides; this module reads
@@ -21,6 +28,7 @@ from sqlalchemy.orm import Session
 from . import orm
 from .errors import DomainError
 from .i18n import N_
+from .permissions import ADMIN
 from .scheduling import (
     Allocation,
     ClusterState,
@@ -34,7 +42,7 @@ from .scheduling import (
     schedule,
     time_left,
 )
-from .vcs import all_vcs, to_scheduling
+from .vcs import all_vcs, is_vc_admin, to_scheduling
 
 KINDS = ("devenv", "training", "evaluation", "inference", "conversion")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -42,6 +50,12 @@ TIME_LIMIT = {
     "code": "time_limit",
     "message": N_("Stopped: the VC's maximum run time of {hours} h is over"),
 }
+UNAPPROVED_REASON = {
+    "code": "unapproved",
+    "message": N_("Waiting for approval by an admin of {vc}"),
+}
+#: longest reason an admin may give when rejecting
+REJECT_REASON_LIMIT = 1000
 
 
 @dataclass
@@ -81,7 +95,8 @@ def request_of(w: orm.Workload) -> Workload:
         w.devices_per_node,
         w.priority,
         w.preemptible,
-        w.submit_time,
+        # an approved workload queues from its approval (see the module's docstring)
+        w.approved_at or w.submit_time,
     )
 
 
@@ -161,6 +176,9 @@ class Admission:
             raise DomainError(400, "'preemptible' must be true or false")
         if per_node == 0:
             device_type = None
+        unapproved = vc.approval_required and not (
+            admin or ADMIN in owner.permissions or is_vc_admin(owner, vc)
+        )
         return orm.Workload(
             kind=kind,
             name=name,
@@ -171,7 +189,8 @@ class Admission:
             devices_per_node=per_node,
             priority=priority,
             preemptible=preemptible,
-            status=orm.QUEUED,
+            status=orm.UNAPPROVED if unapproved else orm.QUEUED,
+            reason={**UNAPPROVED_REASON, "params": {"vc": vc.name}} if unapproved else None,
             origin="hub" if trusted and body.get("origin") == "hub" else "service",
             server_name=body.get("server_name", "") if trusted else "",
             user_options=body.get("user_options") or {},
@@ -222,7 +241,8 @@ class Admission:
                         return clash.id, Effects()
                 session.add(workload)
                 session.flush()
-                if not workload.server_name and workload.origin == "service":
+                named = trusted and "server_name" in body  # "" is the default server
+                if not named and workload.origin == "service":
                     workload.server_name = f"{workload.kind}-{workload.id}"
                 effects = self._pass(session, nodes)
                 session.commit()
@@ -239,6 +259,8 @@ class Admission:
         nodes = await self.nodes()
         with self.sessions() as session:
             workload = self._checked(session, nodes, user, body, trusted, admin)
+            if workload.status == orm.UNAPPROVED:
+                return {"would": "approval", "reason": dict(workload.reason)}
             state = self._state(session, nodes)
             action = preview(state, request_of(workload), self.clock(), self.policy)
         if isinstance(action, Queue):
@@ -384,13 +406,85 @@ class Admission:
                 if w is None:
                     raise DomainError(404, "No such workload: {id}", id=workload_id)
                 needs_stop = w.status in orm.ACTIVE_STATUSES
-                if w.status == orm.QUEUED:
+                if w.status in (orm.UNAPPROVED, orm.QUEUED):
                     w.status, w.ended_at = orm.CLOSED, self.clock()
                     w.position = w.ahead = None
                 elif needs_stop:
                     w.status, w.requeue = orm.STOPPING, False
                 session.commit()
                 return w, needs_stop
+
+    # -- approval ---------------------------------------------------------------------------
+    def _reviewable(
+        self, session: Session, workload_id: int, reviewer: orm.User | None, admin: bool
+    ) -> orm.Workload:
+        """The unapproved workload ``reviewer`` may decide: System Admins decide every one,
+        a VC's admins those of their VC. Others get 404 (403 for their own workload)."""
+        w = session.get(orm.Workload, workload_id)
+        if reviewer is not None:
+            reviewer = session.get(orm.User, reviewer.id)
+        vc = orm.Vc.find(session, w.vc) if w is not None else None
+        if w is None or not (admin or is_vc_admin(reviewer, vc)):
+            if w is not None and reviewer is not None and w.owner == reviewer.name:
+                raise DomainError(
+                    403,
+                    "Only a System Admin or an admin of {vc} may approve or reject this workload",
+                    vc=w.vc,
+                )
+            raise DomainError(404, "No such workload: {id}", id=workload_id)
+        if w.status != orm.UNAPPROVED:
+            raise DomainError(
+                409,
+                "Only an unapproved workload can be approved or rejected; this one is {state}",
+                state=w.status,
+            )
+        return w
+
+    async def approve(
+        self, workload_id: int, reviewer: orm.User | None, admin: bool, by: str
+    ) -> Effects:
+        """Unapproved → queued (from now on), then a pass: it may be admitted at once."""
+        nodes = await self.nodes()
+        async with self.lock:
+            with self.sessions() as session:
+                w = self._reviewable(session, workload_id, reviewer, admin)
+                w.status, w.approved_at, w.reviewed_by, w.reason = (
+                    orm.QUEUED,
+                    self.clock(),
+                    by,
+                    None,
+                )
+                session.flush()
+                effects = self._pass(session, nodes)
+                session.commit()
+                return effects
+
+    async def reject(
+        self, workload_id: int, reviewer: orm.User | None, admin: bool, by: str, reason: Any = ""
+    ) -> orm.Workload:
+        """Unapproved → closed, with the admin's reason for the owner to read."""
+        if reason is None:
+            reason = ""
+        if not isinstance(reason, str) or len(reason.strip()) > REJECT_REASON_LIMIT:
+            raise DomainError(
+                400, "A reason is text of at most {limit} characters", limit=REJECT_REASON_LIMIT
+            )
+        reason = reason.strip()
+        async with self.lock:
+            with self.sessions() as session:
+                w = self._reviewable(session, workload_id, reviewer, admin)
+                w.status, w.ended_at, w.reviewed_by = orm.CLOSED, self.clock(), by
+                if reason:
+                    message = N_("Rejected by {admin}: {reason}")
+                else:
+                    message = N_("Rejected by {admin}")
+                w.reason = {
+                    "code": "rejected",
+                    "message": message,
+                    "params": {"admin": by, "reason": reason},
+                }
+                session.commit()
+                return w
 
     async def extend(self, workload_id: int, hours: float) -> orm.Workload:
         """An admin gives a workload ``hours`` more run time (V4)."""
@@ -402,8 +496,8 @@ class Admission:
                 if w.status not in (orm.SCHEDULING, orm.RUNNING):
                     raise DomainError(
                         409,
-                        "Only a running workload can get more time; this one is {status}",
-                        status=w.status,
+                        "Only a running workload can get more time; this one is {state}",
+                        state=w.status,
                     )
                 vc = orm.Vc.find(session, w.vc)
                 left = time_left(allocation_of(w), to_scheduling(vc) if vc else None, self.clock())
@@ -448,6 +542,8 @@ def workload_model(w: orm.Workload, t, vc: orm.Vc | None, now: float) -> dict[st
         #: what the spawners read (e.g. ``{"devenv": {"code_dir", "image", "privileged"}}``)
         "user_options": dict(w.user_options or {}),
         "submitted": w.submit_time,
+        "approved": w.approved_at,
+        "reviewed_by": w.reviewed_by,
         "admitted": w.admitted_at,
         "started": w.started_at,
         "ended": w.ended_at,

@@ -157,6 +157,15 @@ class _Endpoints:
     def extend_workload(self, workload_id: int, hours: float):
         return self._call("POST", f"workloads/{int(workload_id)}/extend", {"hours": hours})
 
+    def approve_workload(self, workload_id: int):
+        return self._call("POST", f"workloads/{int(workload_id)}/approve", {})
+
+    def reject_workload(self, workload_id: int, reason: str = ""):
+        return self._call("POST", f"workloads/{int(workload_id)}/reject", {"reason": reason})
+
+    def set_vc_admin(self, vc: str, username: str, admin: bool = True):
+        return self._call("PATCH", f"vcs/{quote(vc)}/members/{quote(username)}", {"admin": admin})
+
     # -- VC administration -----------------------------------------------------------------
     def create_vc(self, **vc):
         return self._call("POST", "vcs", vc)

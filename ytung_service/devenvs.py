@@ -8,7 +8,11 @@ type, devices, privilege); each run of it is one workload of kind ``devenv`` sub
 - create: validate every field (:func:`parse_spec`), keep the record, submit the first run;
 - stop / pause: stop the run (running → stopping → closed); record and files stay;
 - start: a new run with the same spec (we do better than the manual: a stopped env restarts);
-- delete: only a stopped one; the record goes, the files in the code dir stay;
+- delete: only a stopped (or a still unapproved) one; the record goes, the files stay;
+- a server started from the hub's own spawn page is a dev environment too
+  (:func:`adopt_hub_workload`): it gets a record with defaults (name = the server's name or
+  ``default``, code dir = the home, the first preset engine) and the hub server name, so D2
+  lists it and stop / start / SSH work on it like on the others;
 - save image: on ``local`` a record of the engine (image, start command) and the exact
   ``pip freeze`` of the environment; other runtimes provide ``save_image`` (a container commit).
 
@@ -72,10 +76,10 @@ DEFAULT_ENGINES: list[dict[str, Any]] = [
     },
 ]
 
-#: how the list names a status (the manual's words in zh_CN); ``unapproved`` is kept for
-#: the manual's approval step, which this platform does not need (admission is immediate)
+#: how the list names a status (the manual's words in zh_CN); ``unapproved``: waiting for an
+#: admin of a VC that needs approval (see :mod:`ytung_service.admission`)
 STATUS_LABELS = {
-    "unapproved": N_("Unapproved"),
+    orm.UNAPPROVED: N_("Unapproved"),
     orm.QUEUED: N_("Queued"),
     orm.SCHEDULING: N_("Scheduling"),
     orm.RUNNING: N_("Running"),
@@ -318,7 +322,8 @@ def devenv_model(
     status = run["status"] if run else orm.CLOSED
     running = status == orm.RUNNING
     server = workload.server_name if workload is not None else ""
-    prefix = f"{hub_base_url.rstrip('/')}/user/{env.owner}/{server}/"
+    # the default server ("", a hub-page spawn) has no name in its URL
+    prefix = f"{hub_base_url.rstrip('/')}/user/{env.owner}/" + (f"{server}/" if server else "")
     ssh = None
     if running and env.ssh_port:
         ssh = {
@@ -360,6 +365,10 @@ def devenv_model(
         "ssh": ssh,
         "stoppable": status in orm.LIVE_STATUSES and status != orm.STOPPING,
         "startable": status in orm.TERMINAL_STATUSES,
+        # an unapproved run holds nothing: deleting the environment withdraws it
+        "deletable": status in (*orm.TERMINAL_STATUSES, orm.UNAPPROVED),
+        #: started from the hub's spawn page (its hub server), else None
+        "hub_server": env.hub_server,
     }
 
 
@@ -401,7 +410,13 @@ def list_devenvs(session: Session, owner: str | None) -> list[orm.DevEnv]:
 
 
 async def _submit(ytung, session: Session, env: orm.DevEnv, user: orm.User) -> None:
-    wid, effects = await ytung.admission.submit(admission_body(env), user)
+    body = admission_body(env)
+    trusted = False
+    if env.hub_server is not None:
+        # an environment of a hub spawn runs in that hub server again (the service starts it)
+        body.update(owner=env.owner, server_name=env.hub_server)
+        trusted = True
+    wid, effects = await ytung.admission.submit(body, user, trusted=trusted)
     env.workload_id, env.paused = wid, False
     env.ssh_port = env.ssh_password = None
     session.commit()
@@ -462,6 +477,15 @@ async def stop(ytung, session: Session, env: orm.DevEnv, pause: bool = False) ->
     return env
 
 
+async def remove(ytung, session: Session, env: orm.DevEnv) -> None:
+    """D7 delete; an environment whose run still waits for approval withdraws the run first."""
+    run = current_run(session, env)
+    if run is not None and run.status == orm.UNAPPROVED:
+        await ytung.reconciler.stop_workload(run.id)
+        session.expire_all()
+    delete(session, env)
+
+
 def delete(session: Session, env: orm.DevEnv) -> None:
     """D7: remove a stopped environment's record; the files in its code dir stay."""
     run = current_run(session, env)
@@ -469,6 +493,61 @@ def delete(session: Session, env: orm.DevEnv) -> None:
         raise DomainError(409, "Stop {name} before deleting it", name=env.name)
     session.delete(env)
     session.commit()
+
+
+def _free_name(session: Session, owner: str, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``… when the owner already has an environment of it."""
+    taken = set(session.scalars(select(orm.DevEnv.name).where(orm.DevEnv.owner == owner)))
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        suffix = f"-{n}"
+        candidate = name[: 128 - len(suffix)] + suffix
+    return candidate
+
+
+def adopt_hub_workload(session: Session, workload: orm.Workload | None, ytung) -> orm.DevEnv | None:
+    """D2 for spawns from the hub's own page: the dev environment of a hub-origin ``devenv``
+    workload, created on its first spawn (defaults: name = the server's name or ``default``,
+    code dir ``/home/<user>``, the first preset engine) and pointed at this run.
+
+    The workload's ``user_options`` get the environment (as for any dev environment), so the
+    spawner sets its variables and the environment's SSH server reports back (D5, D9).
+    Devices and VC follow what the spawn form asked this time. None for other workloads."""
+    if workload is None or workload.origin != "hub" or workload.kind != "devenv":
+        return None
+    env = session.scalar(
+        select(orm.DevEnv).where(
+            orm.DevEnv.owner == workload.owner, orm.DevEnv.hub_server == workload.server_name
+        )
+    )
+    if env is None:
+        engine = ytung.devenv_engines[0]
+        env = orm.DevEnv(
+            name=_free_name(session, workload.owner, workload.name or "default"),
+            owner=workload.owner,
+            description="",
+            code_dir=storage.VIRTUAL_HOME.format(user=workload.owner),
+            engine_source="preset",
+            engine=engine["name"],
+            image=engine["image"],
+            engine_type=engine.get("engine_type", ""),
+            privileged=False,
+            hub_server=workload.server_name,
+        )
+        session.add(env)
+        storage.ensure_dir(storage.home_dir(ytung.data_dir, workload.owner))
+    if env.workload_id != workload.id:
+        env.ssh_port = env.ssh_password = None
+    env.workload_id, env.paused = workload.id, False
+    env.vc, env.device_type = workload.vc, workload.device_type
+    env.nodes, env.devices_per_node = workload.nodes, workload.devices_per_node
+    env.job_type = "distributed" if workload.nodes > 1 else "regular"
+    env.preemptible = workload.preemptible
+    session.flush()
+    workload.user_options = {**(workload.user_options or {}), **user_options(env)}
+    session.commit()
+    return env
 
 
 def report_ssh(session: Session, env: orm.DevEnv, body: dict[str, Any]) -> orm.DevEnv:

@@ -137,6 +137,8 @@ class Vc(Base):
     created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     #: longest a workload may run, in hours (SPEC V4); NULL = unlimited
     max_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: workloads of non-admins wait as ``unapproved`` until a VC or system admin approves them
+    approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
 
     members: Mapped[list[VcMember]] = relationship(
         back_populates="vc", cascade="all, delete-orphan"
@@ -166,6 +168,8 @@ class VcMember(Base):
     vc_id: Mapped[int] = mapped_column(Integer, ForeignKey("vcs.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
     added: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: a VC admin approves or rejects the VC's workloads (and needs no approval)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
 
     vc: Mapped[Vc] = relationship(back_populates="members")
     user: Mapped[User] = relationship(back_populates="vc_memberships")
@@ -223,6 +227,7 @@ class VcQuota(Base):
 
 
 #: statuses of a workload (SPEC D2; completed/failed for jobs)
+UNAPPROVED = "unapproved"  # waits for an admin of a VC that needs approval; not in the queue
 QUEUED = "queued"
 SCHEDULING = "scheduling"  # admitted: devices allocated, server starting
 RUNNING = "running"
@@ -234,7 +239,7 @@ ERROR = "error"
 #: holding devices
 ACTIVE_STATUSES = (SCHEDULING, RUNNING, STOPPING)
 #: not over yet (a VC with any of these cannot be edited or deleted)
-LIVE_STATUSES = (QUEUED, *ACTIVE_STATUSES)
+LIVE_STATUSES = (UNAPPROVED, QUEUED, *ACTIVE_STATUSES)
 TERMINAL_STATUSES = (CLOSED, COMPLETED, FAILED, ERROR)
 
 
@@ -274,6 +279,10 @@ class Workload(Base):
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     #: an admin's extension of the time limit (epoch seconds); NULL = the VC's max_hours
     deadline: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: when an admin approved it: its place in the queue counts from here (NULL: never needed)
+    approved_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: who approved or rejected it
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     devices: Mapped[list[DeviceAllocation]] = relationship(
         back_populates="workload", cascade="all, delete-orphan"
@@ -465,6 +474,9 @@ class DevEnv(Base):
     ssh_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
     ssh_password: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: the hub server it runs in when started from the hub's spawn page (``""``: the default
+    #: server); NULL for environments created on the platform (server ``devenv-<workload>``)
+    hub_server: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     def __repr__(self) -> str:
         return f"<DevEnv {self.id} {self.owner}/{self.name}>"

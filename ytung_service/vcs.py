@@ -1,8 +1,12 @@
 """Virtual clusters: create, edit, delete with quotas checked against the cluster (SPEC V1, V4).
 
 Quotas of all VCs together never exceed what the cluster has. A VC with live workloads
-(queued or holding devices) may grow but not shrink, and cannot be deleted: the refusal (409)
-names the workloads in the way.
+(unapproved, queued or holding devices) may grow but not shrink, and cannot be deleted: the
+refusal (409) names the workloads in the way.
+
+A VC may need approval (``approval_required``): a workload of a member who is neither a
+System Admin nor one of the VC's admins (members marked ``admin``) waits as ``unapproved``
+until an admin approves or rejects it (see :mod:`ytung_service.admission`).
 """
 
 from __future__ import annotations
@@ -118,6 +122,10 @@ def parse_spec(body: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
                     value=hours,
                 )
         spec["max_hours"] = hours
+    if "approval_required" in body:
+        if not isinstance(body["approval_required"], bool):
+            raise DomainError(400, "'{key}' must be true or false", key="approval_required")
+        spec["approval_required"] = body["approval_required"]
     return spec
 
 
@@ -181,6 +189,7 @@ def create_vc(session: Session, nodes: Sequence[Node], body: Mapping[str, Any]) 
         name=spec["name"],
         description=spec.get("description", ""),
         max_hours=spec.get("max_hours"),
+        approval_required=spec.get("approval_required", False),
     )
     _apply(vc, quota, user_max)
     session.add(vc)
@@ -222,6 +231,9 @@ def update_vc(
         vc.description = spec["description"]
     if "max_hours" in spec:
         vc.max_hours = spec["max_hours"]
+    if "approval_required" in spec:
+        # workloads already waiting stay unapproved until reviewed (an admin decides them)
+        vc.approval_required = spec["approval_required"]
     _apply(vc, quota, user_max)
     session.flush()
     return vc
@@ -247,8 +259,8 @@ def usage(session: Session, vc_name: str) -> dict[str, dict[str, int]]:
             orm.Workload.vc == vc_name, orm.Workload.status.in_(orm.LIVE_STATUSES)
         )
     ):
-        if not w.device_type:
-            continue
+        if not w.device_type or w.status == orm.UNAPPROVED:
+            continue  # CPU-only, or not in the queue yet
         entry = out.setdefault(w.device_type, {"used": 0, "queued": 0})
         if w.status == orm.QUEUED:
             entry["queued"] += w.nodes * w.devices_per_node
@@ -266,6 +278,40 @@ def vc_model(session: Session, vc: orm.Vc, t=lambda s, **k: s.format(**k)) -> di
         "quota": {q.device_type: q.quota for q in vc.quotas},
         "user_max": {q.device_type: q.user_max for q in vc.quotas if q.user_max is not None},
         "max_hours": vc.max_hours,
+        "approval_required": bool(vc.approval_required),
+        "admins": admin_names(vc),
         "usage": used,
         "members": len(vc.members),
     }
+
+
+# -- VC admins (approve the VC's workloads) --------------------------------------------------
+def admin_names(vc: orm.Vc) -> list[str]:
+    return sorted(m.user.name for m in vc.members if m.admin)
+
+
+def is_vc_admin(user: orm.User | None, vc: orm.Vc | None) -> bool:
+    """Is ``user`` one of ``vc``'s admins (a direct member marked ``admin``)?"""
+    if user is None or vc is None:
+        return False
+    return any(m.admin and m.vc_id == vc.id for m in user.vc_memberships)
+
+
+def administered_vcs(user: orm.User | None) -> list[str]:
+    """The names of the VCs ``user`` is an admin of."""
+    if user is None:
+        return []
+    return sorted(m.vc.name for m in user.vc_memberships if m.admin)
+
+
+def set_vc_admin(session: Session, vc: orm.Vc, username: str, admin: bool) -> orm.VcMember:
+    """Make a member of ``vc`` one of its admins, or a plain member again."""
+    if not isinstance(admin, bool):
+        raise DomainError(400, "'{key}' must be true or false", key="admin")
+    user = orm.User.find(session, username)
+    member = orm.VcMember.find(session, vc, user) if user is not None else None
+    if member is None:
+        raise DomainError(404, "{user} is not a member of {vc}", user=username, vc=vc.name)
+    member.admin = admin
+    session.flush()
+    return member

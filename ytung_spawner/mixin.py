@@ -2,8 +2,10 @@
 
 - refuses users who are in no VC (SPEC A1), in the options form and in ``start()``;
 - offers VC, device type, devices per node and nodes in the spawn form (SPEC D1, V7);
-- asks the platform service for an allocation; while the workload is queued, the spawn
-  progress shows its position and the reason (V3, X1); once admitted, binds the devices it
+- asks the platform service for an allocation; while the workload waits for an admin's
+  approval the spawn progress says "Waiting for approval" (a rejection ends the spawn with
+  the admin's reason); while it is queued, the progress shows its position and the reason
+  (V3, X1); once admitted, binds the devices it
   got (``CUDA_VISIBLE_DEVICES`` / ``ASCEND_RT_VISIBLE_DEVICES``) and launches;
 - ``start_timeout`` (the hub's knob) counts from admission, not from the spawn request;
 - reports ``started`` / ``stopped`` / ``failed`` so the devices are freed at once.
@@ -220,13 +222,19 @@ class YtungSpawnerMixin(Configurable):
                 workload = await client.submit_workload(**self._workload_request())
             self.ytung_workload_id = workload["id"]
             # "stopping" right after admission: preempted, and back in the queue once stopped
-            while workload["status"] in ("queued", "stopping"):
-                queue = workload.get("queue") or {}
-                self._ytung_message = _(
-                    "Queued at position {position}: {reason}",
-                    position=queue.get("position") or "?",
-                    reason=queue.get("reason") or "",
-                )
+            while workload["status"] in ("unapproved", "queued", "stopping"):
+                if workload["status"] == "unapproved":
+                    self._ytung_message = _(
+                        "Waiting for approval: {reason}",
+                        reason=(workload.get("reason") or {}).get("text") or "",
+                    )
+                else:
+                    queue = workload.get("queue") or {}
+                    self._ytung_message = _(
+                        "Queued at position {position}: {reason}",
+                        position=queue.get("position") or "?",
+                        reason=queue.get("reason") or "",
+                    )
                 await asyncio.sleep(self.ytung_poll_interval)
                 workload = await client.workload(workload["id"])
         except PlatformError as e:

@@ -413,3 +413,139 @@ def test_admin_workloads_tab_stops_and_extends(cluster, admin, admin_token):
         assert status == "stopping"
         time.sleep(0.5)
     assert status == "closed"
+
+
+# -- approval (未批准): the VC setting, VC admins, the workloads tab's buttons, a hub spawn ----
+def _progress(cluster, user, token, until, timeout=30) -> list[str]:
+    """Messages of the hub's spawn progress stream, read until one contains ``until``."""
+    import json
+
+    import requests
+
+    messages: list[str] = []
+    with requests.get(
+        f"{cluster.url}/hub/api/users/{user}/server/progress",
+        headers={"Authorization": f"token {token}"},
+        stream=True,
+        timeout=timeout,
+    ) as r:
+        deadline = time.monotonic() + timeout
+        for line in r.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                messages.append(json.loads(line[5:]).get("message", ""))
+                if until in messages[-1]:
+                    break
+            if time.monotonic() > deadline:
+                break
+    return messages
+
+
+@pytest.fixture(scope="module")
+def reviewers(cluster, admin, admin_token):
+    """VC ``review`` needs approval: ``pat`` a plain member, ``quinn`` its admin (made one on
+    the members page); ``rita`` the admin of another VC (``other``)."""
+    form = parse(admin.get(cluster.url + ADMIN + "/vcs/new").text).find(id="ytung-vc-form")
+    assert "checked" not in form.find("input", name="approval_required").attrs
+    r = post(
+        cluster,
+        admin,
+        "/vcs/new",
+        **vc_form("review", "needs approval", quota_gpu=1),
+        approval_required="on",
+    )
+    assert r.status_code == 200 and "Created virtual cluster review" in r.text
+    row = parse(r.text).find("tr", data_vc="review")
+    assert row.find(data_field="approval_required").text == "Approval"
+    assert cluster.api("GET", "vcs/review", admin_token).json()["approval_required"] is True
+    form = parse(admin.get(cluster.url + ADMIN + "/vcs/review/edit").text)
+    assert "checked" in form.find("input", name="approval_required").attrs
+    r = cluster.api("POST", "vcs", admin_token, json={"name": "other"})
+    assert r.status_code == 201, r.text
+    tokens = {}
+    for name, vc in (("pat", "review"), ("quinn", "review"), ("rita", "other")):
+        assert cluster.signup(name, name.title(), PASSWORD).status_code == 302
+        assert cluster.api("POST", f"vcs/{vc}/members", admin_token, json={"user": name}).ok
+        tokens[name] = cluster.token(name, PASSWORD)
+    r = post(cluster, admin, "/vcs/review/members/quinn/admin", admin="1")
+    assert r.status_code == 200 and "quinn is now an admin of review" in r.text
+    assert parse(r.text).find("tr", data_member="quinn").attrs["data-admin"] == "1"
+    assert parse(r.text).find("tr", data_member="pat").attrs["data-admin"] == "0"
+    r = cluster.api("PATCH", "vcs/other/members/rita", admin_token, json={"admin": True})
+    assert r.status_code == 200 and r.json()["admin"] is True
+    members = cluster.api("GET", "vcs/review/members", admin_token).json()
+    assert {m["user"]: m["admin"] for m in members} == {"pat": False, "quinn": True}
+    assert cluster.api("GET", "vcs/review", admin_token).json()["admins"] == ["quinn"]
+    return tokens
+
+
+def test_approval_of_a_hub_spawn(cluster, admin_token, reviewers):
+    """A plain member's spawn from the hub waits as unapproved ("Waiting for approval" as
+    spawn progress, no device held); the VC's admin approves it on the workloads tab, and it
+    starts with its GPU."""
+    pat, quinn, rita = reviewers["pat"], reviewers["quinn"], reviewers["rita"]
+    options = {"vc": "review", "device_type": GPU, "devices_per_node": 1}
+    r = cluster.hub_api("POST", "users/pat/server", pat, json=options)
+    assert r.status_code in (201, 202), r.text
+    events = _progress(cluster, "pat", pat, until="Waiting for approval")
+    assert any("Waiting for approval" in m and "review" in m for m in events), events
+    (w,) = [w for w in cluster.api("GET", "workloads", pat).json() if w["vc"] == "review"]
+    assert w["status"] == "unapproved" and w["placement"] == {}
+    assert cluster.api("GET", "vcs/review", admin_token).json()["usage"] == {}
+    # who may not decide: the owner (403), another VC's admin (404)
+    assert cluster.api("POST", f"workloads/{w['id']}/approve", pat).status_code == 403
+    assert cluster.api("POST", f"workloads/{w['id']}/approve", rita).status_code == 404
+    assert cluster.api("GET", "workloads?approvable=1", rita).json() == []
+    listed = cluster.api("GET", "workloads?approvable=1", quinn).json()
+    assert [x["id"] for x in listed] == [w["id"]]
+
+    # the VC admin's workloads tab: only that tab, only the review VC, approve / reject
+    s = cluster.login("quinn", PASSWORD)
+    r = s.get(cluster.url + ADMIN + "/workloads?lang=en")
+    assert r.status_code == 200
+    page = parse(r.text)
+    tabs = page.find(id="ytung-admin-tabs")
+    assert [a.attrs["data-tab"] for a in tabs.find_all("a")] == ["workloads"]
+    assert "1 waiting for approval" in page.find(id="ytung-waiting-approval").text
+    row = page.find("tr", data_workload=str(w["id"]))
+    assert row.attrs["data-status"] == "unapproved" and "Unapproved" in row.text
+    assert row.find("button", data_action="approve").text == "Approve"
+    assert row.find("button", data_action="reject").text == "Reject"
+    assert "Stop" not in row.text  # stopping others' work stays with System Admins
+    vcs_shown = {
+        r.attrs["data-workload"] for r in page.find_all("tr") if "data-workload" in r.attrs
+    }
+    assert vcs_shown == {str(w["id"])}
+    assert s.get(cluster.url + ADMIN + "/vcs").status_code == 403
+    r = s.post(
+        cluster.url + ADMIN + f"/workloads/{w['id']}/approve",
+        data={"_xsrf": xsrf(cluster, s)},
+    )
+    assert r.status_code == 200 and f"Approved workload {w['id']}" in r.text
+    cluster.wait_for_server("pat", pat, timeout=120)
+    w = cluster.api("GET", f"workloads/{w['id']}", pat).json()
+    assert w["status"] in ("scheduling", "running") and w["reviewed_by"] == "quinn"
+    assert len(w["placement"]["gpu-node-1"]) == 1
+    # the hub-page spawn is a dev environment in D2 too
+    (env,) = [e for e in cluster.api("GET", "devenvs", pat).json() if e["hub_server"] == ""]
+    assert env["name"] == "default" and env["code_dir"] == "/home/pat"
+    assert env["workload_id"] == w["id"]
+    assert cluster.hub_api("DELETE", "users/pat/server", pat).status_code in (202, 204)
+
+
+def test_reject_on_the_workloads_tab_reaches_the_owner(cluster, admin, reviewers):
+    pat = reviewers["pat"]
+    r = cluster.api("POST", "workloads", pat, json={"vc": "review", "name": "second"})
+    assert r.status_code == 201 and r.json()["status"] == "unapproved", r.text
+    wid = r.json()["id"]
+    page = parse(admin.get(cluster.url + ADMIN + "/workloads?status=unapproved").text)
+    assert page.find("tr", data_workload=str(wid)).find("button", data_action="reject")
+    r = post(cluster, admin, f"/workloads/{wid}/reject", reason="use the cpu VC")
+    assert r.status_code == 200 and f"Rejected workload {wid}" in r.text
+    w = cluster.api("GET", f"workloads/{wid}", pat).json()
+    assert w["status"] == "closed"
+    assert w["reason"] == {"code": "rejected", "text": "Rejected by admin: use the cpu VC"}
+    r = post(cluster, admin, f"/workloads/{wid}/approve")
+    assert "Only an unapproved workload can be approved" in r.text
+    # a plain member cannot use the tab at all
+    s = cluster.login("pat", PASSWORD)
+    assert s.get(cluster.url + ADMIN + "/workloads").status_code == 403

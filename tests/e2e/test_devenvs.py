@@ -503,3 +503,41 @@ def test_admin_task_management(cluster, devon, admin):
     assert held == []  # freed at once, not at the next reconciliation
     assert cluster.api("GET", f"workloads/{wid}", admin).json()["status"] == "closed"
     cluster.api("DELETE", f"devenvs/{env['id']}", devon)
+
+
+def test_hub_page_spawn_is_a_dev_environment(cluster, devon, admin):
+    """D2 lists a server started from the hub's own spawn page; stop and start from the
+    platform act on that hub server, and a stop from the hub shows in D2 (both sides agree)."""
+    r = cluster.hub_api("POST", "users/devon/server", devon, json={"vc": "default"})
+    assert r.status_code in (201, 202), r.text
+    cluster.wait_for_server("devon", devon)
+    (env,) = [e for e in cluster.api("GET", "devenvs", devon).json() if e["hub_server"] == ""]
+    assert env["name"] == "default" and env["code_dir"] == "/home/devon"
+    assert env["engine_source"] == "preset" and env["engine"] == "pytorch-2.13-cpu"
+    env = wait_status(cluster, devon, env["id"], {"running"})
+    assert env["lab_url"] == "/user/devon/lab" and env["server_name"] == ""
+    assert env["ssh"]["command"].startswith("ssh -p ")  # its SSH server reported back (D5)
+    first = env["workload_id"]
+    # stopped from the platform: the hub's default server goes away
+    assert cluster.api("POST", f"devenvs/{env['id']}/stop", devon).status_code == 200
+    wait_status(cluster, devon, env["id"], {"closed"})
+    model = cluster.hub_api("GET", "users/devon", devon).json()
+    assert "" not in model.get("servers", {})
+    # started from the platform: the same hub server, started by the service
+    assert cluster.api("POST", f"devenvs/{env['id']}/start", devon).status_code == 200
+    env = wait_status(cluster, devon, env["id"], {"running"})
+    assert env["workload_id"] != first and env["server_name"] == ""
+    cluster.wait_for_server("devon", devon)
+    # stopped from the hub: D2 says closed, the workload's devices are free
+    assert cluster.hub_api("DELETE", "users/devon/server", devon).status_code in (202, 204)
+    env = wait_status(cluster, devon, env["id"], {"closed"})
+    assert cluster.api("GET", f"workloads/{env['workload_id']}", devon).json()["status"] == "closed"
+    # a second spawn from the hub page reuses the same environment
+    r = cluster.hub_api("POST", "users/devon/server", devon, json={"vc": "default"})
+    assert r.status_code in (201, 202), r.text
+    cluster.wait_for_server("devon", devon)
+    hub_envs = [e for e in cluster.api("GET", "devenvs", devon).json() if e["hub_server"] == ""]
+    assert [e["id"] for e in hub_envs] == [env["id"]]
+    assert cluster.hub_api("DELETE", "users/devon/server", devon).status_code in (202, 204)
+    wait_status(cluster, devon, env["id"], {"closed"})
+    assert cluster.api("DELETE", f"devenvs/{env['id']}", devon).status_code == 204

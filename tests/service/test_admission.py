@@ -147,3 +147,14 @@ async def test_a_stopped_queued_workload_closes_and_never_starts(setup):
     assert not needs_stop and status(sessions, second) == "closed"
     await admission.release(first)
     assert status(sessions, second) == "closed"
+
+
+async def test_extend_refuses_a_workload_that_does_not_run(setup):
+    admission, sessions, _ = setup
+    ann = user(sessions, "ann")
+    body = {"vc": "a", "device_type": NVIDIA_GPU, "devices_per_node": 2}
+    await admission.submit(body, ann)
+    queued, _ = await admission.submit(body, ann)
+    with pytest.raises(DomainError) as e:
+        await admission.extend(queued, 1.0)
+    assert e.value.status == 409 and "this one is queued" in str(e.value)

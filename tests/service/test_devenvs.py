@@ -18,6 +18,7 @@ from ytung_service.accounts import add_member, create_account
 from ytung_service.admission import Admission
 from ytung_service.db import make_engine
 from ytung_service.errors import DomainError
+from ytung_service.i18n import translator
 from ytung_service.scheduling import NVIDIA_GPU, Node
 
 NODES = [Node("gpu-1", NVIDIA_GPU, tuple(range(4)))]
@@ -397,3 +398,111 @@ def test_widget_renders_the_d2_columns():
     ):
         assert cell in html, cell
     assert "No dev environments yet" in render_devenvs([], lambda m, **k: m)
+
+
+# -- servers spawned from the hub's own page are dev environments too (D2) ------------------
+async def hub_spawn(ytung, server_name: str, **fields):
+    """What the spawner's POST /workloads does for a spawn from the hub page, then the
+    handler's adoption of it."""
+    body = {
+        "owner": "ann",
+        "kind": "devenv",
+        "name": server_name or "default",
+        "server_name": server_name,
+        "origin": "hub",
+        **fields,
+    }
+    wid, _ = await ytung.admission.submit(body, None, trusted=True)
+    with ytung.admission.sessions() as s:
+        return devenvs.adopt_hub_workload(s, s.get(orm.Workload, wid), ytung).id, wid
+
+
+async def test_hub_spawn_is_listed_and_controlled_like_the_others(world):
+    ytung, sessions = world
+    env_id, wid = await hub_spawn(ytung, "", device_type=NVIDIA_GPU, devices_per_node=1)
+    with sessions() as s:
+        (env,) = devenvs.list_devenvs(s, "ann")
+        run = devenvs.current_run(s, env)
+        assert (env.id, env.workload_id, env.hub_server) == (env_id, wid, "")
+        assert env.name == "default" and env.code_dir == "/home/ann"
+        engine = devenvs.DEFAULT_ENGINES[0]
+        assert (env.engine_source, env.engine, env.image) == (
+            "preset",
+            engine["name"],
+            engine["image"],
+        )
+        assert (env.vc, env.device_type, env.devices_per_node) == ("default", NVIDIA_GPU, 1)
+        # the spawner reads the environment from the workload: its variables and SSH work
+        assert run.user_options["devenv"]["id"] == env.id
+        assert run.server_name == "" and run.origin == "hub"
+        assert (Path(ytung.data_dir) / "home" / "ann").is_dir()
+        model = devenvs.devenv_model(env, run, lambda m, **k: m, None, 0)
+        assert model["status"] == "scheduling" and model["stoppable"] and model["hub_server"] == ""
+        await ytung.admission.mark(wid, orm.RUNNING, (orm.SCHEDULING,))
+        s.expire_all()
+        model = devenvs.devenv_model(env, devenvs.current_run(s, env), lambda m, **k: m, None, 0)
+        assert model["lab_url"] == "/user/ann/lab" and model["proxy_url"] == "/user/ann/proxy/"
+        # the same spawn asked again (a retried request) keeps one environment
+        again, same = await hub_spawn(ytung, "", device_type=NVIDIA_GPU, devices_per_node=1)
+        assert (again, same) == (env.id, wid)
+        # stopped from the platform's side: the hub server's workload stops
+        await devenvs.stop(ytung, s, env)
+        s.expire_all()
+        assert devenvs.current_run(s, env).status == orm.CLOSED
+        assert ytung.reconciler.stopped == [wid]
+        # started again from the platform: the same hub server, started by the service
+        await devenvs.start(ytung, s, env, orm.User.find(s, "ann"))
+        s.expire_all()
+        rerun = devenvs.current_run(s, env)
+        assert rerun.id != wid and rerun.server_name == "" and rerun.origin == "service"
+        assert rerun.user_options["devenv"]["id"] == env.id and rerun.devices_per_node == 1
+        # stopped from the hub's side: the spawner reports it, and D2 shows it closed
+        await ytung.admission.release(rerun.id, orm.CLOSED)
+        s.expire_all()
+        model = devenvs.devenv_model(env, devenvs.current_run(s, env), lambda m, **k: m, None, 0)
+        assert model["status"] == "closed" and model["startable"]
+
+
+async def test_hub_spawn_names_never_clash(world):
+    ytung, sessions = world
+    with sessions() as s:
+        ann = orm.User.find(s, "ann")
+        await devenvs.create(ytung, s, ann, {"name": "gpu", "engine": "pytorch-2.13-cpu"})
+    gpu_id, _ = await hub_spawn(ytung, "gpu")
+    default_id, _ = await hub_spawn(ytung, "")
+    with sessions() as s:
+        names = {e.id: (e.name, e.hub_server) for e in devenvs.list_devenvs(s, "ann")}
+    assert names[gpu_id] == ("gpu-2", "gpu") and names[default_id] == ("default", "")
+    assert len(names) == 3
+    # a workload of another kind or origin is not adopted
+    wid, _ = await ytung.admission.submit({"kind": "training"}, _ann(sessions))
+    with sessions() as s:
+        assert devenvs.adopt_hub_workload(s, s.get(orm.Workload, wid), ytung) is None
+        assert devenvs.adopt_hub_workload(s, None, ytung) is None
+
+
+def _ann(sessions):
+    with sessions() as s:
+        u = orm.User.find(s, "ann")
+        s.expunge_all()
+        return u
+
+
+async def test_unapproved_dev_environment(world):
+    ytung, sessions = world
+    with sessions() as s:
+        orm.Vc.find(s, "default").approval_required = True
+        s.commit()
+        ann = orm.User.find(s, "ann")
+        env = await devenvs.create(ytung, s, ann, {"name": "dev", "engine": "pytorch-2.13-cpu"})
+        run = devenvs.current_run(s, env)
+        assert run.status == orm.UNAPPROVED and ytung.reconciler.started == []
+        zh = translator("zh_CN")
+        model = devenvs.devenv_model(env, run, zh, None, 0)
+        assert model["status"] == "unapproved" and model["status_text"] == "未批准"
+        assert model["stoppable"] and model["deletable"] and not model["startable"]
+        assert model["reason"]["code"] == "unapproved"
+        # the owner deletes it while it waits: the run is withdrawn, the record goes
+        await devenvs.remove(ytung, s, env)
+        assert s.get(orm.DevEnv, env.id) is None
+        assert s.get(orm.Workload, run.id).status == orm.CLOSED

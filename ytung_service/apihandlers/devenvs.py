@@ -106,7 +106,7 @@ class DevEnvHandler(DevEnvMixin, APIHandler):
 
     @requires(USE)
     async def delete(self, devenv_id):
-        devenvs.delete(self.db, self.find_env(devenv_id))
+        await devenvs.remove(self.ytung, self.db, self.find_env(devenv_id))
         self.set_status(204)
         self.finish()
 

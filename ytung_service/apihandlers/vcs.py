@@ -1,4 +1,8 @@
-"""``/api/v1/vcs``: virtual clusters, their quotas and their members (SPEC V1, V2)."""
+"""``/api/v1/vcs``: virtual clusters, their quotas and their members (SPEC V1, V2).
+
+A VC's ``approval_required`` and its admins (members with ``admin: true``, who approve the
+VC's workloads) are set here by System Admins.
+"""
 
 from urllib.parse import quote
 
@@ -68,13 +72,22 @@ class VcHandler(VcMixin, APIHandler):
         self.finish()
 
 
+def members_json(vc: orm.Vc) -> list[dict]:
+    """The members with their ``admin`` flag (users; groups are never VC admins)."""
+    admins = set(vcs.admin_names(vc))
+    return [
+        {**m, "admin": m["user"] in admins} if m["kind"] == "user" else m
+        for m in accounts.members_model(vc)
+    ]
+
+
 class VcMembersHandler(VcMixin, APIHandler):
     async def get(self, name):
-        self.write_json(accounts.members_model(self.find_vc(name)))
+        self.write_json(members_json(self.find_vc(name)))
 
     @requires(ADMIN)
     async def post(self, name):
-        """Add ``{"user": name}`` or admit ``{"group": name}`` (a JupyterHub group)."""
+        """Add ``{"user": name, "admin": false}`` or admit ``{"group": name}`` (a hub group)."""
         vc = self.find_vc(name)
         body = self.get_json_body()
         group = body.get("group")
@@ -88,8 +101,12 @@ class VcMembersHandler(VcMixin, APIHandler):
         if not isinstance(username, str) or not username:
             raise web.HTTPError(400, self.t("'user' (a username) or 'group' is required"))
         member = accounts.add_member(self.db, vc, username)
+        if "admin" in body:
+            vcs.set_vc_admin(self.db, vc, username, body["admin"])
         self.db.commit()
-        self.write_json({"user": member.user.name, "vc": vc.name}, status=201)
+        self.write_json(
+            {"user": member.user.name, "vc": vc.name, "admin": member.admin}, status=201
+        )
 
     async def check_hub_group(self, group: str) -> None:
         hub = self.ytung.reconciler.hub
@@ -104,6 +121,17 @@ class VcMembersHandler(VcMixin, APIHandler):
 
 
 class VcMemberHandler(VcMixin, APIHandler):
+    @requires(ADMIN)
+    async def patch(self, name, user):
+        """``{"admin": true|false}``: make the member one of the VC's admins, or not."""
+        vc = self.find_vc(name)
+        body = self.get_json_body()
+        if "admin" not in body:
+            raise web.HTTPError(400, self.t("'{key}' is required", key="admin"))
+        member = vcs.set_vc_admin(self.db, vc, user, body["admin"])
+        self.db.commit()
+        self.write_json({"user": member.user.name, "vc": vc.name, "admin": member.admin})
+
     @requires(ADMIN)
     async def delete(self, name, user):
         vc = self.find_vc(name)

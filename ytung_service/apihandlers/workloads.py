@@ -3,12 +3,16 @@
 ``POST`` answers 201 with the workload: ``queued`` (with ``queue``: position, ahead and
 reason) or admitted (``scheduling``, with its placement). A request that can never fit is
 refused at once (400). ``DELETE`` stops a workload and frees its devices.
+
+In a VC that needs approval a non-admin's workload answers ``unapproved``; System Admins and
+the VC's admins list those with ``GET ?approvable=1`` and decide them with ``POST
+…/approve`` (→ queued) or ``POST …/reject`` (→ closed, ``{"reason"}`` shown to the owner).
 """
 
 from sqlalchemy import select
 from tornado import web
 
-from .. import orm
+from .. import devenvs, orm, vcs
 from ..admission import workload_model
 from ..errors import DomainError
 from ..permissions import ADMIN, USE, requires
@@ -65,9 +69,17 @@ class _Submitting:
 class WorkloadListHandler(_Submitting, WorkloadMixin, APIHandler):
     @requires(USE)
     async def get(self):
-        """Mine; admins see everybody's, filtered by ``owner``, ``vc``, ``kind``, ``status``."""
+        """Mine; admins see everybody's, filtered by ``owner``, ``vc``, ``kind``, ``status``.
+
+        ``approvable=1``: the unapproved workloads the caller may approve or reject (all of
+        them for System Admins, those of the VCs they administer for VC admins)."""
         query = select(orm.Workload).order_by(orm.Workload.id.desc())
-        if ADMIN not in self.platform_permissions:
+        if self.get_argument("approvable", "") in ("1", "true"):
+            query = query.where(orm.Workload.status == orm.UNAPPROVED)
+            if ADMIN not in self.platform_permissions:
+                administered = vcs.administered_vcs(self.platform_user)
+                query = query.where(orm.Workload.vc.in_(administered))
+        elif ADMIN not in self.platform_permissions:
             query = query.where(orm.Workload.owner == self.platform_user.name)
         for key in ("owner", "vc", "kind", "status"):
             value = self.get_argument(key, None)
@@ -91,6 +103,10 @@ class WorkloadListHandler(_Submitting, WorkloadMixin, APIHandler):
             wid, effects = await self._submit(body)
         await self.ytung.reconciler.apply(effects)
         self.db.expire_all()
+        if self.is_trusted_service:
+            # a server started from the hub's spawn page: list it as a dev environment (D2)
+            devenvs.adopt_hub_workload(self.db, self.db.get(orm.Workload, wid), self.ytung)
+            self.db.expire_all()
         self.write_json(self.model(self.db.get(orm.Workload, wid)), status=201)
 
 
@@ -183,10 +199,37 @@ class WorkloadExtendHandler(WorkloadMixin, APIHandler):
         self.write_json(self.model(self.db.get(orm.Workload, w.id)))
 
 
+class WorkloadReviewHandler(WorkloadMixin, APIHandler):
+    """Approve (→ queued) or reject (→ closed with ``{"reason"}``) an unapproved workload.
+
+    ``USE`` is enough to ask: who may decide (System Admins, the VC's admins) is the domain's
+    check, so that a VC admin needs no platform-wide permission."""
+
+    @requires(USE)
+    async def post(self, workload_id, action):
+        body = self.get_json_body()
+        admission = self.ytung.admission
+        admin = ADMIN in self.platform_permissions
+        by = self.hub_model["name"]
+        if action == "approve":
+            effects = await admission.approve(int(workload_id), self.platform_user, admin, by)
+            await self.ytung.reconciler.apply(effects)
+        else:
+            await admission.reject(
+                int(workload_id), self.platform_user, admin, by, body.get("reason", "")
+            )
+        self.db.expire_all()
+        self.write_json(self.model(self.db.get(orm.Workload, int(workload_id))))
+
+
 default_handlers = [
     (r"/api/v1/workloads", WorkloadListHandler),
     (r"/api/v1/workloads/preview", WorkloadPreviewHandler),
     (r"/api/v1/workloads/(?P<workload_id>[0-9]+)", WorkloadHandler),
     (r"/api/v1/workloads/(?P<workload_id>[0-9]+)/events", WorkloadEventHandler),
     (r"/api/v1/workloads/(?P<workload_id>[0-9]+)/extend", WorkloadExtendHandler),
+    (
+        r"/api/v1/workloads/(?P<workload_id>[0-9]+)/(?P<action>approve|reject)",
+        WorkloadReviewHandler,
+    ),
 ]

@@ -16,6 +16,12 @@ Routes (under the service prefix)::
     POST      admin/vcs/<name>/delete         delete a VC (409 with the blocking workloads)
     GET/POST  admin/vcs/<name>/members        members; POST adds one
     POST      admin/vcs/<name>/members/<user>/remove
+    POST      admin/vcs/<name>/members/<user>/admin   make a member a VC admin (``admin=1``) or not
+    GET       admin/workloads                 W2: every user's workloads, filters
+    POST      admin/workloads/<id>/(stop|extend|approve|reject)
+
+A VC's admins (members marked admin) who are not System Admins see only the Workloads tab,
+with the workloads of their VCs, and may only approve or reject them.
 """
 
 from __future__ import annotations
@@ -33,12 +39,13 @@ from .. import accounts, orm, vcs
 from ..admission import workload_model
 from ..errors import DomainError
 from ..i18n import N_
-from ..permissions import ADMIN, requires
+from ..permissions import ADMIN, USE, requires
 from ..scheduling import DEVICE_TYPES, Node, capacity, unassigned
 from .base import PageHandler
 
 #: how the pages name a workload's status (the manual's words in zh_CN)
 STATUS_LABELS = {
+    orm.UNAPPROVED: N_("Unapproved"),
     orm.QUEUED: N_("Queued"),
     orm.SCHEDULING: N_("Scheduling"),
     orm.RUNNING: N_("Running"),
@@ -96,6 +103,7 @@ class VcForm:
     quota: dict[str, str] = field(default_factory=dict)
     user_max: dict[str, str] = field(default_factory=dict)
     max_hours: str = ""
+    approval_required: bool = False
 
     @classmethod
     def of_vc(cls, vc: orm.Vc) -> VcForm:
@@ -105,6 +113,7 @@ class VcForm:
             quota={q.device_type: str(q.quota) for q in vc.quotas},
             user_max={q.device_type: str(q.user_max) for q in vc.quotas if q.user_max is not None},
             max_hours="" if vc.max_hours is None else hours_text(vc.max_hours),
+            approval_required=bool(vc.approval_required),
         )
 
     @classmethod
@@ -116,6 +125,7 @@ class VcForm:
             quota={t: argument(f"quota_{t}", "").strip() for t in types},
             user_max={t: argument(f"user_max_{t}", "").strip() for t in types},
             max_hours=argument("max_hours", "").strip(),
+            approval_required=argument("approval_required", "") in ("on", "1", "true"),
         )
 
     def body(self, types: Sequence[str], t, creating: bool) -> dict[str, Any]:
@@ -148,6 +158,7 @@ class VcForm:
                 400, "{what} must be a number; got {value}", what=t("Max hours"), value=hours
             )
         body["max_hours"] = hours
+        body["approval_required"] = self.approval_required
         return body
 
 
@@ -452,14 +463,53 @@ class AdminVcMemberRemoveHandler(AdminPage):
         self.redirect(self.admin_url("vcs", name, "members", message=message))
 
 
-class AdminWorkloadsHandler(AdminPage):
-    """Every user's live workloads (SPEC W2, in part): filter, stop, give more time (V4)."""
+class AdminVcMemberAdminHandler(AdminPage):
+    """Make a member one of the VC's admins (``admin=1``) or a plain member (``admin=0``)."""
+
+    @web.authenticated
+    @requires(ADMIN)
+    async def post(self, name, user):
+        vc = accounts.get_vc(self.db, name)
+        admin = self.get_body_argument("admin", "") == "1"
+        try:
+            vcs.set_vc_admin(self.db, vc, user, admin)
+            self.db.commit()
+        except DomainError as e:
+            self.db.rollback()
+            return self.redirect(self.admin_url("vcs", name, "members", error=self.error_text(e)))
+        if admin:
+            message = self.t("{user} is now an admin of {vc}", user=user, vc=name)
+        else:
+            message = self.t("{user} is no longer an admin of {vc}", user=user, vc=name)
+        self.redirect(self.admin_url("vcs", name, "members", message=message))
+
+
+class ReviewerPage(AdminPage):
+    """A page System Admins and VC admins may open (VC admins: for their VCs only)."""
+
+    def reviewer_vcs(self) -> list[str] | None:
+        """None for a System Admin (every VC); else the VCs the caller administers (403 if none)."""
+        if self.is_admin:
+            return None
+        administered = vcs.administered_vcs(self.platform_user)
+        if not administered:
+            raise web.HTTPError(
+                403,
+                self.t("You lack the permission {permission} for this action", permission=ADMIN),
+            )
+        return administered
+
+
+class AdminWorkloadsHandler(ReviewerPage):
+    """Every user's live workloads (SPEC W2, in part): filter, stop, give more time (V4);
+    approve or reject the unapproved ones (a VC's admins: only those of their VCs)."""
 
     tab = "workloads"
 
     @web.authenticated
-    @requires(ADMIN)
+    @requires(USE)
     async def get(self):
+        allowed = self.reviewer_vcs()
         status = self.get_argument("status", "live")
         vc_name = self.get_argument("vc", "")
         kind = self.get_argument("kind", "")
@@ -473,11 +523,15 @@ class AdminWorkloadsHandler(AdminPage):
             query = query.where(orm.Workload.status == status)
         if vc_name:
             query = query.where(orm.Workload.vc == vc_name)
+        if allowed is not None:
+            query = query.where(orm.Workload.vc.in_(allowed))
         if keyword:
             like = f"%{keyword}%"
             query = query.where(orm.Workload.name.ilike(like) | orm.Workload.owner.ilike(like))
         admission = self.ytung.admission
-        by_vc = {vc.name: vc for vc in vcs.all_vcs(self.db)}
+        by_vc = {
+            vc.name: vc for vc in vcs.all_vcs(self.db) if allowed is None or vc.name in allowed
+        }
         rows = [
             workload_model(w, self.t, by_vc.get(w.vc), admission.clock())
             for w in self.db.scalars(query.limit(500))
@@ -489,16 +543,40 @@ class AdminWorkloadsHandler(AdminPage):
             vc_names=sorted(by_vc),
             kinds=KIND_LABELS,
             filters={"status": status, "vc": vc_name, "kind": kind, "q": keyword},
+            waiting=self.waiting_count(allowed),
         )
 
+    def waiting_count(self, allowed: list[str] | None) -> int:
+        """How many workloads wait for the caller's approval (shown on the tab's filter)."""
+        query = select(orm.Workload.id).where(orm.Workload.status == orm.UNAPPROVED)
+        if allowed is not None:
+            query = query.where(orm.Workload.vc.in_(allowed))
+        return len(self.db.scalars(query).all())
 
-class AdminWorkloadActionHandler(AdminPage):
+
+class AdminWorkloadActionHandler(ReviewerPage):
     @web.authenticated
-    @requires(ADMIN)
+    @requires(USE)
     async def post(self, workload_id, action):
         wid = int(workload_id)
+        self.reviewer_vcs()
         try:
-            if action == "stop":
+            admission = self.ytung.admission
+            if action in ("approve", "reject"):
+                by = self.platform_user.name if self.platform_user else ""
+                if action == "approve":
+                    effects = await admission.approve(wid, self.platform_user, self.is_admin, by)
+                    await self.ytung.reconciler.apply(effects)
+                    message = self.t("Approved workload {id}", id=wid)
+                else:
+                    reason = self.get_body_argument("reason", "")
+                    await admission.reject(wid, self.platform_user, self.is_admin, by, reason)
+                    message = self.t("Rejected workload {id}", id=wid)
+            elif not self.is_admin:
+                raise DomainError(
+                    403, "You lack the permission {permission} for this action", permission=ADMIN
+                )
+            elif action == "stop":
                 await self.ytung.reconciler.stop_workload(wid)
                 message = self.t("Stopped workload {id}", id=wid)
             else:
@@ -518,7 +596,7 @@ default_handlers = [
     (r"/admin/users", AdminUsersHandler),
     (r"/admin/workloads", AdminWorkloadsHandler),
     (
-        r"/admin/workloads/(?P<workload_id>[0-9]+)/(?P<action>stop|extend)",
+        r"/admin/workloads/(?P<workload_id>[0-9]+)/(?P<action>stop|extend|approve|reject)",
         AdminWorkloadActionHandler,
     ),
     (r"/admin/vcs/?", AdminVcListHandler),
@@ -527,5 +605,6 @@ default_handlers = [
     (r"/admin/vcs/(?P<name>[^/]+)/delete", AdminVcDeleteHandler),
     (r"/admin/vcs/(?P<name>[^/]+)/members", AdminVcMembersHandler),
     (r"/admin/vcs/(?P<name>[^/]+)/members/(?P<user>[^/]+)/remove", AdminVcMemberRemoveHandler),
+    (r"/admin/vcs/(?P<name>[^/]+)/members/(?P<user>[^/]+)/admin", AdminVcMemberAdminHandler),
     (r"/admin/vcs/(?P<name>[^/]+)/groups/(?P<group>[^/]+)/remove", AdminVcGroupRemoveHandler),
 ]

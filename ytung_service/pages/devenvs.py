@@ -172,7 +172,7 @@ class DevEnvActionPage(DevEnvPage):
                 await devenvs.stop(self.ytung, self.db, env, pause=action == "pause")
                 message = self.t("Stopping {name}", name=name)
             elif action == "delete":
-                devenvs.delete(self.db, env)
+                await devenvs.remove(self.ytung, self.db, env)
                 message = self.t(
                     "Deleted {name}; its files stay in {path}", name=name, path=env.code_dir
                 )

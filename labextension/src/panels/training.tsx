@@ -227,6 +227,8 @@ function errorText(e: unknown, trans: TranslationBundle): string {
 
 function statusLabel(status: string, trans: TranslationBundle): string {
   switch (status) {
+    case 'unapproved':
+      return trans.__('Unapproved');
     case 'queued':
       return trans.__('Queued');
     case 'scheduling':
@@ -250,7 +252,7 @@ function statusLabel(status: string, trans: TranslationBundle): string {
   }
 }
 
-const LIVE = ['queued', 'scheduling', 'running'];
+const LIVE = ['unapproved', 'queued', 'scheduling', 'running'];
 
 type Tab = 'jobs' | 'create' | 'paramsets' | 'presets' | 'templates';
 
