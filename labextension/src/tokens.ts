@@ -20,6 +20,8 @@ export interface IMe {
   roles: IRole[];
   permissions: string[];
   vcs: IVirtualCluster[];
+  /** the VCs whose workloads this user approves (their admin) */
+  vc_admin_of?: string[];
 }
 
 /** The device types of the platform (the manual's names); CPU-only workloads have none. */

@@ -475,6 +475,9 @@ def reviewers(cluster, admin, admin_token):
     members = cluster.api("GET", "vcs/review/members", admin_token).json()
     assert {m["user"]: m["admin"] for m in members} == {"pat": False, "quinn": True}
     assert cluster.api("GET", "vcs/review", admin_token).json()["admins"] == ["quinn"]
+    # /me says whose workloads a user approves (the Lab's Overview links them to the tab)
+    assert cluster.api("GET", "me", tokens["quinn"]).json()["vc_admin_of"] == ["review"]
+    assert cluster.api("GET", "me", tokens["pat"]).json()["vc_admin_of"] == []
     return tokens
 
 

@@ -14,7 +14,10 @@ class MeHandler(APIHandler):
     async def get(self):
         if self.platform_user is None:
             raise web.HTTPError(400, self.t("Only users have a profile; this is a service token"))
-        self.write_json(accounts.user_model(self.platform_user, bool(self.hub_model.get("admin"))))
+        model = accounts.user_model(self.platform_user, bool(self.hub_model.get("admin")))
+        # the VCs whose workloads this user approves (the Lab links to the Workloads tab)
+        model["vc_admin_of"] = vcs.administered_vcs(self.platform_user)
+        self.write_json(model)
 
 
 class VersionHandler(APIHandler):

@@ -45,6 +45,7 @@ function env(overrides: Partial<IDevEnv> = {}): IDevEnv {
     ssh: { command: 'ssh -p 2222 ann@gpu.example.com', password: 'pw-123', port: 2222, host: 'gpu.example.com' },
     stoppable: true,
     startable: false,
+    deletable: false,
     ...overrides
   };
 }
@@ -137,6 +138,7 @@ test('unlimited time shows --, and a stopped env offers start and delete', async
       time_left: null,
       stoppable: false,
       startable: true,
+      deletable: true,
       paused: true,
       ssh: null,
       lab_url: null,

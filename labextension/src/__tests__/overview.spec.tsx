@@ -37,6 +37,26 @@ describe('Overview', () => {
     expect(byTestId('ytung-overview-no-vcs')).toBeNull();
   });
 
+  it('links a VC admin to the workloads they approve', async () => {
+    mockedRequest.mockResolvedValue({ ...alice, vc_admin_of: ['vc-a'] });
+    await renderOverview();
+    const link = byTestId('ytung-overview-approvals') as HTMLAnchorElement;
+    expect(link.getAttribute('href')).toBe('/services/ytung/admin/workloads');
+    expect(document.body.textContent).toContain('You approve the workloads of vc-a');
+  });
+
+  it('links a platform admin too, and nobody else', async () => {
+    mockedRequest.mockResolvedValue({ ...alice, admin: true, vc_admin_of: [] });
+    await renderOverview();
+    expect(byTestId('ytung-overview-approvals')).not.toBeNull();
+  });
+
+  it('has no approvals link for an ordinary user', async () => {
+    mockedRequest.mockResolvedValue(alice);
+    await renderOverview();
+    expect(byTestId('ytung-overview-approvals')).toBeNull();
+  });
+
   it('says so when the user is in no virtual cluster', async () => {
     mockedRequest.mockResolvedValue({ ...alice, vcs: [] });
     await renderOverview();

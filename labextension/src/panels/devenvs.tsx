@@ -47,6 +47,8 @@ export interface IDevEnv {
   ssh: { command: string; password: string; port: number; host: string } | null;
   stoppable: boolean;
   startable: boolean;
+  /** stopped, or still unapproved (deleting withdraws it) */
+  deletable: boolean;
 }
 
 export interface IEngine {
@@ -594,18 +596,20 @@ function DevEnvCard({
             <button className="jp-mod-styled" onClick={() => action('start', trans.__('Starting %1', env.name))}>
               {env.paused ? trans.__('Resume') : trans.__('Start')}
             </button>
-            <button
-              className="jp-mod-styled jp-mod-warn"
-              onClick={() =>
-                void run(
-                  () => requestAPI(`devenvs/${env.id}`, { method: 'DELETE' }),
-                  trans.__('Deleted %1; its files stay in %2', env.name, env.code_dir)
-                )
-              }
-            >
-              {trans.__('Delete')}
-            </button>
           </>
+        )}
+        {env.deletable && (
+          <button
+            className="jp-mod-styled jp-mod-warn"
+            onClick={() =>
+              void run(
+                () => requestAPI(`devenvs/${env.id}`, { method: 'DELETE' }),
+                trans.__('Deleted %1; its files stay in %2', env.name, env.code_dir)
+              )
+            }
+          >
+            {trans.__('Delete')}
+          </button>
         )}
       </div>
       <div

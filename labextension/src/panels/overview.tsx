@@ -1,6 +1,7 @@
 /**
  * The Overview section: who the user is on the platform (nickname, roles, virtual clusters).
  */
+import { PageConfig } from '@jupyterlab/coreutils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useState } from 'react';
@@ -8,6 +9,13 @@ import React, { useCallback, useEffect, useState } from 'react';
 import { requestAPI, YtungAPIError } from '../handler';
 import { SectionPanel } from './section';
 import type { IMe } from '../tokens';
+
+/** A page of the platform service, next to the hub (``<prefix>services/ytung/<path>``). */
+export function serviceUrl(path: string): string {
+  const hubPrefix = PageConfig.getOption('hubPrefix') || '/hub/';
+  const prefix = hubPrefix.replace(/hub\/?$/, '');
+  return `${prefix}services/ytung/${path}`;
+}
 
 type State =
   | { kind: 'loading' }
@@ -90,6 +98,22 @@ function Profile({ me, trans }: { me: IMe; trans: TranslationBundle }): JSX.Elem
       </dl>
       {me.admin && (
         <div className="ytung-overview-admin">{trans.__('You are a platform administrator')}</div>
+      )}
+      {!me.admin && !!me.vc_admin_of?.length && (
+        <div className="ytung-overview-admin">
+          {trans.__('You approve the workloads of %1', me.vc_admin_of.join(', '))}
+        </div>
+      )}
+      {(me.admin || !!me.vc_admin_of?.length) && (
+        <a
+          className="ytung-overview-approvals"
+          data-testid="ytung-overview-approvals"
+          href={serviceUrl('admin/workloads')}
+          target="_blank"
+          rel="noopener noreferrer"
+        >
+          {trans.__('Workloads and approvals')}
+        </a>
       )}
 
       <h3 className="ytung-overview-heading">{trans.__('Roles')}</h3>
