@@ -14,7 +14,12 @@ kubernetes_asyncio and the service's inventory talk to this instead:
   affinity names, else the first node), starts its container's ``command + args`` with its env
   on a loopback address of its own (``127.0.0.x``; what the pod binds to ``0.0.0.0`` is bound
   there, as in a pod's network namespace), maps paths under PVC mounts to host directories
-  (``claims``), and patches the pod ``Running`` with ``podIP``. A process that exits turns the
+  (``claims``; a ``hostPath`` volume is the host's own directory), expands ``$(VAR)`` in the
+  command and args from the container's env (as a kubelet does), and patches the pod
+  ``Running`` with ``podIP``. Cluster DNS: an env value that names a pod through its headless
+  service (``<hostname>.<subdomain>.<namespace>.svc``) is replaced by that pod's address
+  (reserved for it if it does not run yet), and a pod whose env names a pod that does not
+  exist yet waits in ``Pending``. A process that exits turns the
   pod ``Succeeded``/``Failed`` with a terminated container state; :meth:`FakeKubelet.oom_kill`
   kills it the way the kernel does when a cgroup is out of memory (``OOMKilled``, 137), and a
   process tree whose memory goes over the container's ``limits.memory`` is killed so too. A
@@ -31,6 +36,7 @@ import contextlib
 import datetime
 import itertools
 import os
+import re
 import signal
 import sys
 import threading
@@ -61,6 +67,23 @@ _DECLARED = {
     ("batch", "v1", "jobs"): "Job",
 }
 _CLUSTER_SCOPED = {"nodes", "namespaces"}
+#: a pod's DNS name through its headless service
+_POD_DNS = re.compile(
+    r"^(?P<host>[a-z0-9-]+)\.(?P<sub>[a-z0-9-]+)\.(?P<ns>[a-z0-9-]+)\.svc(\.cluster\.local)?$"
+)
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def expand_vars(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' ``$(VAR)`` expansion of a command or argument (``$$`` is a ``$``; an
+    unknown variable stays as written)."""
+
+    def one(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+
+    return _VAR_REF.sub(one, text)
 
 
 def _now() -> str:
@@ -279,6 +302,8 @@ class FakeKubelet:
         self._oom: set[tuple[str, str]] = set()
         self._uid: dict[tuple[str, str], str] = {}
         self._free_ips = [f"127.0.0.{i}" for i in range(2, 255)]
+        #: addresses handed out by cluster DNS to pods that do not run yet
+        self._reserved: dict[tuple[str, str], str] = {}
         self._task: asyncio.Task | None = None
 
     # -- the loop -----------------------------------------------------------------------
@@ -297,9 +322,11 @@ class FakeKubelet:
         for key in list(self.procs):
             if key not in pods or pods[key]["metadata"].get("uid") != self._uid.get(key):
                 await self._kill(key)
+        for key in [k for k in self._reserved if k not in pods]:
+            self._free_ips.append(self._reserved.pop(key))
         for key, pod in pods.items():
             phase = (pod.get("status") or {}).get("phase", "Pending")
-            if key not in self.procs and phase == "Pending":
+            if key not in self.procs and phase == "Pending" and self._names_resolve(key, pod):
                 await self._start(key, pod)
             elif key in self.procs:
                 await self._watch(key, pod)
@@ -317,6 +344,35 @@ class FakeKubelet:
         nodes = self.api.items(NODES)
         return nodes[0]["metadata"]["name"] if nodes else "fake-node"
 
+    def resolve(self, name: str, own: tuple[tuple[str, str], str] | None = None) -> str | None:
+        """The address of the pod that ``name`` names (cluster DNS), None when no pod has that
+        name. A pod that does not run yet gets its address reserved now (it takes it when it
+        starts), as a record that appears later would give."""
+        m = _POD_DNS.match(name)
+        if m is None:
+            return None
+        for pod in self.api.items(PODS):
+            meta, spec = pod["metadata"], pod.get("spec") or {}
+            key = (meta.get("namespace"), meta["name"])
+            found = (spec.get("hostname"), spec.get("subdomain"), key[0])
+            if found != (m["host"], m["sub"], m["ns"]):
+                continue
+            if own is not None and key == own[0]:
+                return own[1]
+            if key in self.ips:
+                return self.ips[key]
+            if key not in self._reserved:
+                self._reserved[key] = self._free_ips.pop(0)
+            return self._reserved[key]
+        return None
+
+    def _names_resolve(self, key: tuple[str, str], pod: dict) -> bool:
+        for entry in pod["spec"]["containers"][0].get("env") or []:
+            value = str(entry.get("value", ""))
+            if _POD_DNS.match(value) and self.resolve(value, (key, "self")) is None:
+                return False
+        return True
+
     def host_path(self, pod: dict, container: dict, path: str) -> str | None:
         """The host directory behind ``path`` in the container (a PVC mount), else None."""
         volumes = {v["name"]: v for v in _dig(pod, "spec.volumes") or []}
@@ -328,25 +384,31 @@ class FakeKubelet:
                     best = mount
         if best is None:
             return None
-        claim = _dig(volumes.get(best["name"], {}), "persistentVolumeClaim.claimName")
-        if claim not in self.claims:
+        volume = volumes.get(best["name"], {})
+        claim = _dig(volume, "persistentVolumeClaim.claimName")
+        if _dig(volume, "hostPath.path"):
+            base = Path(_dig(volume, "hostPath.path"))
+        elif claim in self.claims:
+            base = self.claims[claim]
+        else:
             return None
-        root = self.claims[claim] / (best.get("subPath") or "")
+        root = base / (best.get("subPath") or "")
         rest = path[len(best["mountPath"].rstrip("/")) :].lstrip("/")
         return str(root / rest) if rest else str(root)
 
     async def _start(self, key: tuple[str, str], pod: dict) -> None:
         container = pod["spec"]["containers"][0]
-        ip = self._free_ips.pop(0)
-        argv = [*(container.get("command") or []), *(container.get("args") or [])]
-        argv = [a.replace("0.0.0.0", ip) for a in argv] or ["sleep", "infinity"]
+        ip = self._reserved.pop(key, None) or self._free_ips.pop(0)
         env = {"PATH": f"{self.path}:{os.environ.get('PATH', '')}", "LANG": "C.UTF-8"}
         for entry in container.get("env") or []:
             if "value" in entry:
                 value = str(entry["value"]).replace("0.0.0.0", ip)
                 if value.startswith("/"):
                     value = self.host_path(pod, container, value) or value
+                value = self.resolve(value, (key, ip)) or value
                 env[entry["name"]] = value
+        argv = [*(container.get("command") or []), *(container.get("args") or [])]
+        argv = [expand_vars(a.replace("0.0.0.0", ip), env) for a in argv] or ["sleep", "infinity"]
         workdir = container.get("workingDir")
         cwd = (self.host_path(pod, container, workdir) if workdir else None) or str(
             self.scratch / key[1]

@@ -24,6 +24,25 @@ reachable while the job runs. The runner
   tail of stderr) to the service, which stops the server unless the job keeps it alive;
 - stops every rank when the server stops (pause, stop, time limit).
 
+**One pod per node** (runtime ``kubernetes``, a workload on N > 1 nodes): the spawner starts the
+master pod (this server, node 0) and one worker pod per other node, which runs
+``python -m ytung_server_ext.jobrunner --node-rank K`` (:func:`main`). Every node runs only its
+own ranks (``RANK = K × per node + LOCAL_RANK``; ``MASTER_ADDR`` is the master pod's stable name
+under the workload's headless service, ``MASTER_PORT`` the service's port; devices count from 0
+inside a container) and writes their logs into the same ``logs/`` on the shared storage, every
+line tagged ``[node K] [rank r]``. The nodes of a run talk through status files on that storage
+(:class:`NodeBoard`, ``<job dir>/nodes/run-<run>/``), not through the pods' exits: a workload's
+pods have no Kubernetes credentials (giving user code the API would let it read other
+people's pods), while every pod of the run already mounts its job directory read-write. Each
+worker posts ``node-<K>.json`` at once, every :data:`NODE_HEARTBEAT` seconds (a counter that
+changes, so no two nodes' clocks are compared) and when a rank fails or all have ended; the
+master stops its ranks as soon as a worker reports a failure, posts ``stop`` (which every
+worker obeys) when any node fails, waits for every worker's final status, and counts a worker
+that stays silent for :data:`NODE_SILENCE` seconds (pod deleted, evicted, OOM-killed) as
+failed. The job's exit code and message are those of the first failure of any node (by the
+time the failing rank's exit was seen; cluster nodes keep their clocks in sync), its stderr
+tail tagged with its node and rank.
+
 :func:`rank_plan` and :func:`contract_argv` are pure (tested on literal data).
 """
 
@@ -66,6 +85,14 @@ STDERR_TAIL = 20
 #: the ports of a workload the browser may reach through jupyter-server-proxy (SPEC D6)
 PROXY_PORTS = (40000, 49999)
 METRICS_INTERVAL = 3.0
+#: seconds between two status posts of a worker node, and between two looks at the board
+NODE_HEARTBEAT = 2.0
+NODE_POLL = 1.0
+#: a worker whose heartbeat does not change for this long is lost (its pod is gone)
+NODE_SILENCE = 60.0
+#: how long the master waits, after its own ranks ended, for a worker that never posted
+#: (its pod still pulling an image, say), and a worker waits for the master's name
+NODE_START_TIMEOUT = 600.0
 
 
 def contract_argv(
@@ -103,6 +130,7 @@ class Rank:
     rank: int
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    node: int = 0
 
 
 def rank_plan(
@@ -111,9 +139,18 @@ def rank_plan(
     device_type: str,
     python: str,
     master_port: int,
+    *,
+    master_addr: str = "127.0.0.1",
+    node: int | None = None,
+    container_devices: bool = False,
 ) -> list[Rank]:
     """The processes of a run: one (single node), or ``nodes × max(1, devices per node)``
-    ranks, node-major, each with its torch.distributed variables and its device."""
+    ranks, node-major, each with its torch.distributed variables and its device.
+
+    ``node``: only that node's ranks (a pod per node, see the module doc). ``container_devices``:
+    the node's devices are numbered from 0 (a container sees only the devices its device
+    plugin gave it), not by their host ids in ``placement``.
+    """
     contract = contract_argv(
         python,
         job["start_file"],
@@ -137,28 +174,32 @@ def rank_plan(
     node_devices = [list(ids) for _node, ids in sorted(placement.items())] if per_node else []
     world = nodes * slots
     variable = DEVICE_ENV.get(device_type or "")
+    if node is not None and not 0 <= node < nodes:
+        raise ValueError(f"node {node} is not one of the job's {nodes} nodes")
     ranks = []
-    for node in range(nodes):
+    for index in range(nodes) if node is None else [node]:
         for local in range(slots):
-            rank = node * slots + local
+            rank = index * slots + local
             command = job.get("master_command") if rank == 0 else job.get("worker_command")
             argv = command_argv(command, python) if command else list(contract)
             env = {
                 **paths,
-                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_ADDR": master_addr,
                 "MASTER_PORT": str(master_port),
                 "WORLD_SIZE": str(world),
                 "RANK": str(rank),
                 "LOCAL_RANK": str(local),
                 "LOCAL_WORLD_SIZE": str(slots),
-                "NODE_RANK": str(node),
-                "GROUP_RANK": str(node),
+                "NODE_RANK": str(index),
+                "GROUP_RANK": str(index),
             }
-            if variable and node < len(node_devices) and local < len(node_devices[node]):
-                env[variable] = str(node_devices[node][local])
+            if variable and per_node and container_devices:
+                env[variable] = str(local)
+            elif variable and index < len(node_devices) and local < len(node_devices[index]):
+                env[variable] = str(node_devices[index][local])
             elif not per_node:
                 env["CUDA_VISIBLE_DEVICES"] = ""
-            ranks.append(Rank(rank, argv, env))
+            ranks.append(Rank(rank, argv, env, index))
     return ranks
 
 
@@ -193,15 +234,17 @@ def _die_with_parent() -> None:
 class RankLog:
     """The console log of one rank: tagged, timestamped lines, flushed as they come."""
 
-    def __init__(self, log_dir: Path, rank: int):
+    def __init__(self, log_dir: Path, rank: int, node: int | None = None):
         self.rank = rank
+        #: ``[node K] [rank r]`` when the ranks of a run live in several pods
+        self.tag = f"[rank {rank}]" if node is None else f"[node {node}] [rank {rank}]"
         self.file = open(log_dir / f"rank-{rank}.log", "a", encoding="utf-8")
         self.device = log_dir / "device.log"
         self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         self.first_line = asyncio.Event()
 
     def write(self, stream: str, text: str) -> None:
-        line = f"{now_iso()} [rank {self.rank}] [{stream}] {text}\n"
+        line = f"{now_iso()} {self.tag} [{stream}] {text}\n"
         self.file.write(line)
         self.file.flush()
         self.first_line.set()
@@ -215,8 +258,73 @@ class RankLog:
         self.file.close()
 
 
+class NodeBoard:
+    """The status files through which the nodes (pods) of one run talk (see the module doc):
+    ``<job dir>/nodes/run-<run>/node-<K>.json`` posted by node K, and ``stop`` posted when
+    the run ends with a failure. Every write is atomic (a temporary file, then a rename), so a
+    reader never sees half a status; a run has its own directory, so a resumed job never
+    reads the last run's."""
+
+    def __init__(self, job_dir: Path | str, run: Any):
+        self.dir = Path(job_dir) / "nodes" / f"run-{int(run or 1)}"
+
+    def _write(self, name: str, data: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f".{name}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.dir / name)
+
+    def _read(self, name: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.dir / name).read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def post(self, node: int, status: dict[str, Any]) -> None:
+        self._write(f"node-{int(node)}.json", {**status, "node": int(node)})
+
+    def status(self, node: int) -> dict[str, Any] | None:
+        return self._read(f"node-{int(node)}.json")
+
+    def post_stop(self, reason: str) -> None:
+        if self.stop_reason() is None:  # the first reason stays
+            self._write("stop", {"reason": reason, "time": now_iso()})
+
+    def stop_reason(self) -> str | None:
+        found = self._read("stop")
+        return str(found.get("reason") or "") if found is not None else None
+
+
+@dataclass
+class NodeWatch:
+    """What the master knows of one worker node: its last heartbeat, when (by the master's own
+    monotonic clock) it last changed, and its final status."""
+
+    node: int
+    beat: Any = None
+    changed: float = 0.0
+    final: dict[str, Any] | None = None
+
+    def look(self, status: dict[str, Any] | None, now: float) -> None:
+        if status is None:
+            return
+        if status.get("beat") != self.beat:
+            self.beat, self.changed = status.get("beat"), now
+        if status.get("state") == "exited":
+            self.final = status
+
+    def lost(self, now: float) -> bool:
+        return self.beat is not None and self.final is None and now - self.changed > NODE_SILENCE
+
+
 class JobRunner:
-    """Runs one run of a training job beside the Jupyter server (see the module doc)."""
+    """Runs one run of a training job beside the Jupyter server (see the module doc).
+
+    With ``split_nodes``, only node ``node``'s ranks run here: node 0 is the master (it
+    reports the job's end to the service), any other node a worker (:func:`main`; it posts its
+    status on the :class:`NodeBoard` and returns its exit code).
+    """
 
     def __init__(
         self,
@@ -226,6 +334,11 @@ class JobRunner:
         device_type: str = "",
         report=None,
         python: str = sys.executable,
+        *,
+        node: int = 0,
+        split_nodes: bool = False,
+        master_addr: str = "127.0.0.1",
+        master_port: int | None = None,
     ):
         self.job = job
         self.workload_id = workload_id
@@ -236,14 +349,31 @@ class JobRunner:
         self.report = report if report is not None else self._report_to_service
         self.job_dir = Path(job["job_dir"])
         self.log_dir = Path(job["log_dir"])
+        self.node = int(node)
+        self.split_nodes = bool(split_nodes)
+        self.master_addr = master_addr
+        self.master_port = master_port
+        self.board = NodeBoard(self.job_dir, job.get("run")) if self.split_nodes else None
         self.procs: dict[int, asyncio.subprocess.Process] = {}
         self.logs: dict[int, RankLog] = {}
         self.exit_code: int | None = None
         self.tensorboard: asyncio.subprocess.Process | None = None
         self.runtime: dict[str, Any] = {}
         self.task: asyncio.Task | None = None
+        #: the failures that ended the run (not the ranks stopped because of them), each
+        #: ``{"node", "rank", "exit_code", "at", "tail"}``; the first one is the job's
+        self.failures: list[dict[str, Any]] = []
+        self.stopping = False
+        self._beat = 0
+        nodes = int(job.get("nodes") or 1)
+        #: the master's view of the worker nodes
+        self._watches = [NodeWatch(k) for k in range(1, nodes)] if self.split_nodes else []
         #: inside a workload's server: stop it when the service cannot be told the job ended
         self.exit_server_when_unreported = False
+
+    @property
+    def is_master(self) -> bool:
+        return self.node == 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> asyncio.Task:
@@ -251,62 +381,105 @@ class JobRunner:
         atexit.register(self.kill_all)
         return self.task
 
+    def plan(self) -> list[Rank]:
+        split = self.split_nodes
+        port = self.master_port if self.master_port is not None else free_port()
+        return rank_plan(
+            self.job,
+            self.placement,
+            self.device_type,
+            self.python,
+            port,
+            master_addr=self.master_addr,
+            node=self.node if split else None,
+            container_devices=split,
+        )
+
     async def run(self) -> int:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         Path(self.job["output_path"]).mkdir(parents=True, exist_ok=True)
-        ranks = rank_plan(self.job, self.placement, self.device_type, self.python, free_port())
+        ranks = self.plan()
         self.runtime = {
             "run": self.job.get("run"),
             "workload": self.workload_id,
             "device_type": self.device_type,
             "placement": self.placement,
             "started": now_iso(),
-            "ranks": [{"rank": r.rank, "argv": r.argv} for r in ranks],
+            "ranks": [{"rank": r.rank, "node": r.node, "argv": r.argv} for r in ranks],
             "tensorboard": None,
             "tensorboard_available": importlib.util.find_spec("tensorboard") is not None,
             "exit_code": None,
         }
-        self._save_runtime()
+        if self.split_nodes:
+            self.runtime["nodes"] = int(self.job.get("nodes") or 1)
+        if self.is_master:
+            self._save_runtime()
         for r in ranks:
-            self.logs[r.rank] = RankLog(self.log_dir, r.rank)
+            self.logs[r.rank] = RankLog(self.log_dir, r.rank, r.node if self.split_nodes else None)
             self.logs[r.rank].write(
                 "platform", f"run {self.job.get('run', 1)}: {shlex.join(r.argv)}"
             )
+        heartbeat = None
+        if self.board is not None and not self.is_master:
+            self._post("running")
+            heartbeat = asyncio.ensure_future(self._heartbeat())
+        first = ranks[0].rank
         try:
-            for r in ranks:
-                env = {**os.environ, **r.env}
-                self.procs[r.rank] = await asyncio.create_subprocess_exec(
-                    *r.argv,
-                    cwd=self.job["code_dir"],
-                    env=env,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    preexec_fn=_die_with_parent,
-                )
-            for rank, proc in self.procs.items():
-                self.runtime["ranks"][rank]["pid"] = proc.pid
-            self._save_runtime()
-            await self._start_tensorboard()
-            metrics = asyncio.ensure_future(self._sample_metrics())
-            self.exit_code = await self._wait_all()
-            metrics.cancel()
+            if self.board is not None and not self.is_master:
+                await self._wait_for_master(first)
+            if not self.failures and not self.stopping:
+                await self._launch(ranks)
+                if self.is_master:
+                    await self._start_tensorboard()
+                metrics = asyncio.ensure_future(self._sample_metrics()) if self.is_master else None
+                await self._wait_all()
+                if metrics is not None:
+                    metrics.cancel()
         except OSError as e:  # the command could not be started at all
-            self.logs[0].write("stderr", f"could not start the job: {e}")
-            self.exit_code = 127
+            self.logs[first].write("stderr", f"could not start the job: {e}")
+            self._fail(first, 127)
         finally:
-            if not self.job.get("keep_alive"):
+            if self.is_master and not self.job.get("keep_alive"):
                 # kept alive for debugging: TensorBoard stays with the server (killed at exit)
                 await self._stop_tensorboard()
-        tail = self._failure_tail()
+        if self.board is not None and self.is_master:
+            if self.failures:
+                self.board.post_stop(self._describe(self.failures[0]))
+            await self._wait_for_nodes()
+        cause = min(self.failures, key=lambda f: f["at"]) if self.failures else None
+        self.exit_code = int(cause["exit_code"]) if cause else self._stopped_code()
+        tail = self._tail_text(cause)
         for rank_log in self.logs.values():
             rank_log.write("platform", f"exited with code {self.exit_code}")
             rank_log.close()
+        if heartbeat is not None:
+            heartbeat.cancel()
+        if self.board is not None and not self.is_master:
+            self._post("exited")
+            return self.exit_code
         self.runtime.update(exit_code=self.exit_code, ended=now_iso(), stderr_tail=tail)
         self._save_runtime()
         event = "completed" if self.exit_code == 0 else "failed"
         await self.report(event, self.exit_code, tail)
         return self.exit_code
+
+    async def _launch(self, ranks: list[Rank]) -> None:
+        for r in ranks:
+            env = {**os.environ, **r.env}
+            self.procs[r.rank] = await asyncio.create_subprocess_exec(
+                *r.argv,
+                cwd=self.job["code_dir"],
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                preexec_fn=_die_with_parent,
+            )
+        by_rank = {entry["rank"]: entry for entry in self.runtime["ranks"]}
+        for rank, proc in self.procs.items():
+            by_rank[rank]["pid"] = proc.pid
+        if self.is_master:
+            self._save_runtime()
 
     async def _pump(self, rank: int, stream_name: str, stream: asyncio.StreamReader) -> None:
         while True:
@@ -323,30 +496,203 @@ class JobRunner:
         return rank, code if code >= 0 else 128 - code
 
     async def _wait_all(self) -> int:
-        """Every rank's exit; the first failure stops the others (as torchrun does)."""
+        """Every rank's exit; the first failure stops the others (as torchrun does) — on this
+        node, and, when the nodes are pods, on every node (a failed worker, a lost worker, the
+        master's ``stop``)."""
         pending = {asyncio.ensure_future(self._wait_one(r, p)) for r, p in self.procs.items()}
+        watch = asyncio.ensure_future(self._watch_board()) if self.board is not None else None
         first_failure: int | None = None
-        self.failed_rank: int | None = None
         while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            waiting = pending | ({watch} if watch is not None and not watch.done() else set())
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
+                if task is watch:
+                    self._stop_ranks(task.result())
+                    continue
+                pending.discard(task)
                 rank, code = task.result()
-                if code != 0 and first_failure is None:
-                    first_failure, self.failed_rank = code, rank
+                if code != 0 and not self.stopping:
+                    first_failure = code
+                    self._fail(rank, code)
                     if pending:
-                        self.logs[rank].write(
-                            "platform", f"rank {rank} failed ({code}): stopping the other ranks"
+                        self._stop_ranks(
+                            f"rank {rank} failed ({code}): stopping the other ranks", rank
                         )
-                        self._signal_all(signal.SIGTERM)
-                        asyncio.get_running_loop().call_later(10, self._signal_all, signal.SIGKILL)
+        if watch is not None:
+            watch.cancel()
         return first_failure or 0
 
-    def _failure_tail(self) -> str:
-        if not self.exit_code:
+    def _fail(self, rank: int, code: int) -> None:
+        """Record a failure of this node's rank ``rank`` as a cause of the run's end."""
+        rank_log = self.logs.get(rank)
+        self.failures.append(
+            {
+                "node": self.node,
+                "rank": rank,
+                "exit_code": code,
+                "at": now_iso(),
+                "tail": list(rank_log.tail) if rank_log else [],
+            }
+        )
+        if self.board is not None:
+            if self.is_master:
+                self.board.post_stop(self._describe(self.failures[0]))
+            else:
+                self._post("failing")  # the master need not wait for the final post
+
+    def _stop_ranks(self, message: str, rank: int | None = None) -> None:
+        self.stopping = True
+        running = [r for r, p in self.procs.items() if p.returncode is None]
+        if not running:
+            return
+        for r in [rank] if rank is not None else running:
+            self.logs[r].write("platform", message)
+        self._signal_all(signal.SIGTERM)
+        asyncio.get_running_loop().call_later(10, self._signal_all, signal.SIGKILL)
+
+    def _stopped_code(self) -> int:
+        """No failure, but this node's ranks were stopped (the master's ``stop``): SIGTERM."""
+        return 128 + signal.SIGTERM if self.stopping else 0
+
+    def _describe(self, failure: dict[str, Any]) -> str:
+        where = f" rank {failure['rank']}" if failure.get("rank") is not None else ""
+        return f"node {failure['node']}{where} failed ({failure['exit_code']})"
+
+    def _tail_text(self, cause: dict[str, Any] | None) -> str:
+        if cause is None:
             return ""
-        rank = getattr(self, "failed_rank", None)
-        rank_log = self.logs.get(rank if rank is not None else 0)
-        return "\n".join(rank_log.tail) if rank_log else ""
+        if not self.split_nodes:
+            return "\n".join(cause["tail"])
+        tag = f"[node {cause['node']}]" + (
+            f" [rank {cause['rank']}]" if cause.get("rank") is not None else ""
+        )
+        return "\n".join(f"{tag} {line}" for line in cause["tail"] or [self._describe(cause)])
+
+    # -- the nodes of a run in pods of their own ----------------------------------------------
+    def _post(self, state: str) -> None:
+        self._beat += 1
+        self.board.post(
+            self.node,
+            {
+                "state": state,
+                "beat": self._beat,
+                "host": socket.gethostname(),
+                "time": now_iso(),
+                "exit_code": self.exit_code if state == "exited" else None,
+                "failures": self.failures,
+                "ranks": self.runtime.get("ranks", []),
+            },
+        )
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(NODE_HEARTBEAT)
+            self._post("failing" if self.failures else "running")
+
+    async def _wait_for_master(self, rank: int) -> None:
+        """A worker: wait until the master's name resolves (its pod gets an address and a DNS
+        record only once it is scheduled); a failure when it never does."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + NODE_START_TIMEOUT
+        said = False
+        while True:
+            try:
+                await loop.getaddrinfo(self.master_addr, self.master_port)
+                return
+            except OSError as e:
+                if loop.time() > deadline:
+                    self.logs[rank].write(
+                        "stderr", f"the master {self.master_addr} cannot be resolved: {e}"
+                    )
+                    self._fail(rank, 1)
+                    return
+                if not said:
+                    self.logs[rank].write("platform", f"waiting for the master {self.master_addr}")
+                    said = True
+            if self.board.stop_reason() is not None:
+                self.stopping = True
+                return
+            await asyncio.sleep(NODE_POLL)
+
+    def _workers(self) -> list[NodeWatch]:
+        return self._watches
+
+    def _look(self) -> str | None:
+        """Read every worker's status; the reason to stop the run when one failed or is lost."""
+        now = time.monotonic()
+        reason = None
+        for watch in self._workers():
+            status = self.board.status(watch.node)
+            watch.look(status, now)
+            if status and status.get("failures") and watch.node not in self._failed_nodes():
+                self._take_failures(status)
+                self.board.post_stop(self._describe(status["failures"][0]))
+                reason = reason or f"node {watch.node} failed: stopping the ranks of every node"
+            elif watch.lost(now):
+                self._lose(watch)
+                watch.final = {"state": "lost", "failures": []}
+                reason = reason or f"node {watch.node} stopped reporting: stopping every node"
+        return reason
+
+    def _failed_nodes(self) -> set[int]:
+        return {f.get("node") for f in self.failures}
+
+    async def _watch_board(self) -> str:
+        """While this node's ranks run: the reason to stop them, once there is one."""
+        while True:
+            await asyncio.sleep(NODE_POLL)
+            if self.is_master:
+                reason = self._look()
+            else:
+                reason = self.board.stop_reason()
+                reason = f"stopped by the master: {reason}" if reason is not None else None
+            if reason is not None:
+                return reason
+
+    def _take_failures(self, status: dict[str, Any]) -> None:
+        node = status.get("node")
+        self.failures = [f for f in self.failures if f.get("node") != node]
+        self.failures.extend(
+            f for f in status.get("failures") or [] if isinstance(f, dict) and "at" in f
+        )
+
+    def _lose(self, watch: NodeWatch, *, never: bool = False) -> None:
+        """Count a silent worker as failed (its pod is gone, or never started)."""
+        if watch.node in self._failed_nodes():
+            return
+        text = (
+            f"node {watch.node} never reported in {NODE_START_TIMEOUT:.0f} s: its pod did not start"
+            if never
+            else f"node {watch.node} stopped reporting for {NODE_SILENCE:.0f} s: its pod was "
+            "deleted, evicted or killed"
+        )
+        self.failures.append(
+            {"node": watch.node, "rank": None, "exit_code": 137, "at": now_iso(), "tail": [text]}
+        )
+        self.board.post_stop(self._describe(self.failures[-1]))
+
+    async def _wait_for_nodes(self) -> None:
+        """The master, after its own ranks: every worker's final status (or its loss)."""
+        started = time.monotonic()
+        while True:
+            self._look()
+            waiting = [w for w in self._workers() if w.final is None]
+            for watch in waiting:
+                if watch.beat is None and time.monotonic() - started > NODE_START_TIMEOUT:
+                    self._lose(watch, never=True)
+                    watch.final = {"state": "lost", "failures": []}
+            if all(w.final is not None for w in self._workers()):
+                break
+            await asyncio.sleep(NODE_POLL)
+        by_rank = {entry["rank"]: entry for entry in self.runtime["ranks"]}
+        for watch in self._workers():
+            final = watch.final or {}
+            if final.get("failures"):
+                self._take_failures(final)
+            for entry in final.get("ranks") or []:
+                if isinstance(entry, dict) and isinstance(entry.get("rank"), int):
+                    by_rank[entry["rank"]] = {**entry, "host": final.get("host")}
+        self.runtime["ranks"] = [by_rank[r] for r in sorted(by_rank)]
 
     def _signal_all(self, sig: int) -> None:
         for proc in self.procs.values():
@@ -355,7 +701,11 @@ class JobRunner:
                     os.killpg(proc.pid, sig)
 
     def kill_all(self) -> None:
-        """The server is going away: stop every rank (and its children) now."""
+        """The server is going away: stop every rank (and its children) now, and tell the
+        other nodes of the run."""
+        if self.board is not None and self.is_master and self.exit_code is None:
+            with contextlib.suppress(OSError):
+                self.board.post_stop("the master's server stopped")
         self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and any(
@@ -493,17 +843,93 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def runner_from_env(environ=os.environ) -> JobRunner | None:
-    """The runner of this server's job, or None when this workload is no training job."""
+def nodes_in_pods(environ=os.environ) -> int:
+    """How many pods the ranks of this workload run in: the spawner's ``YTUNG_NODE_COUNT`` on
+    the ``kubernetes`` runtime (a pod per node), else 1 (every rank is a local process)."""
+    if environ.get("YTUNG_RUNTIME") != "kubernetes":
+        return 1
+    count = environ.get("YTUNG_NODE_COUNT", "1")
+    return int(count) if count.isdigit() and int(count) > 0 else 1
+
+
+def runner_from_env(environ=os.environ, node: int = 0) -> JobRunner | None:
+    """The runner of this server's job (``node`` 0), or of node ``node``'s ranks in a worker
+    pod; None when this workload is no training job.
+
+    ``ValueError`` when the pods do not fit the job (a node that is not one of the job's)."""
     if environ.get("YTUNG_WORKLOAD_KIND") != "training" or not environ.get("YTUNG_JOB"):
         return None
     job = json.loads(environ["YTUNG_JOB"])
     workload = environ.get("YTUNG_WORKLOAD_ID")
+    pods = nodes_in_pods(environ)
+    split = bool(job.get("distributed")) and pods > 1
+    nodes = int(job.get("nodes") or 1)
+    if split and pods != nodes:
+        if node:
+            raise ValueError(f"the job has {nodes} nodes but its workload {pods} pods")
+        # the master still runs the job: every rank here, as on one machine
+        log.error("the job has %s nodes but its workload %s pods: all ranks run here", nodes, pods)
+        split = False
+    if not 0 <= node < (nodes if split else 1):
+        raise ValueError(f"node {node} is not one of the nodes this job runs on")
+    port = environ.get("MASTER_PORT", "")
     runner = JobRunner(
         job,
         workload_id=int(workload) if workload and workload.isdigit() else None,
         placement=json.loads(environ.get("YTUNG_PLACEMENT") or "{}"),
         device_type=environ.get("YTUNG_DEVICE_TYPE", ""),
+        node=node,
+        split_nodes=split,
+        master_addr=environ.get("MASTER_ADDR", "127.0.0.1") if split else "127.0.0.1",
+        master_port=int(port) if split and port.isdigit() else None,
     )
     runner.exit_server_when_unreported = True
     return runner
+
+
+def main(argv: list[str] | None = None, environ=os.environ) -> int:
+    """``python -m ytung_server_ext.jobrunner --node-rank K``: a worker pod of a training job
+    on several nodes runs node K's ranks (see the module doc) and exits with their status."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ytung_server_ext.jobrunner",
+        description="Run one node's ranks of a distributed training job (a worker pod).",
+    )
+    parser.add_argument(
+        "--node-rank",
+        type=int,
+        default=None,
+        help="this pod's node (1…N-1); default: $YTUNG_NODE_RANK",
+    )
+    args = parser.parse_args(argv)
+    node = args.node_rank
+    if node is None:
+        value = environ.get("YTUNG_NODE_RANK", "")
+        if not value.isdigit():
+            parser.error("give --node-rank or set YTUNG_NODE_RANK")
+        node = int(value)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        runner = runner_from_env(environ, node=node)
+    except ValueError as e:
+        parser.error(str(e))
+    if runner is None:
+        parser.error("this pod runs no training job (YTUNG_WORKLOAD_KIND, YTUNG_JOB)")
+    if not runner.split_nodes or runner.is_master:
+        parser.error("the master's server runs node 0; a worker pod runs nodes 1…N-1")
+    return asyncio.run(_run_worker(runner))
+
+
+async def _run_worker(runner: JobRunner) -> int:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # the pod is deleted: its ranks get SIGTERM, and the run still writes how it ended
+        loop.add_signal_handler(sig, runner._stop_ranks, f"the pod got signal {sig.name}")
+    code = await runner.run()
+    log.info("node %s: exit code %s", runner.node, code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

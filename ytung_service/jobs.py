@@ -7,7 +7,8 @@ passes into the server as ``YTUNG_JOB``; ``user_options["dataset"]``: ``{"id", "
 The job runner (:mod:`ytung_server_ext.jobrunner`) runs the start file with the platform's
 contract and writes, under ``<data_dir>/jobs/<id>/``::
 
-    logs/rank-<r>.log    every line "<ISO time> [rank r] [stdout|stderr] text"
+    logs/rank-<r>.log    every line "<ISO time> [rank r] [stdout|stderr] text" ("[node K] [rank r]"
+                         when each node's ranks run in a pod of their own)
     logs/device.log      lines of stderr that name a device error (CUDA, NCCL, Ascend, HCCL)
     metrics.jsonl        one sample a few seconds: {"time", "cpu_percent", "memory_bytes", ...}
     runtime.json         what the runner started: ranks, ports (TensorBoard), exit code
@@ -421,7 +422,11 @@ def list_jobs(session: Session, owner: str | None, search: str = "") -> list[orm
 
 
 # -- logs and metrics (written by the job runner) ------------------------------------------------
-LOG_LINE = re.compile(r"^(?P<time>\S+) \[rank (?P<rank>\d+)\] \[(?P<stream>\w+)\] (?P<text>.*)$")
+#: ``[node K]`` when the ranks of a run live in pods of their own (runtime kubernetes)
+LOG_LINE = re.compile(
+    r"^(?P<time>\S+) (?:\[node (?P<node>\d+)\] )?\[rank (?P<rank>\d+)\] \[(?P<stream>\w+)\] "
+    r"(?P<text>.*)$"
+)
 
 
 def log_ranks(log_dir: Path) -> list[int]:
@@ -447,14 +452,15 @@ def read_log(
             for raw in f:
                 m = LOG_LINE.match(raw.rstrip("\n"))
                 if m:
-                    lines.append(
-                        {
-                            "time": m["time"],
-                            "rank": int(m["rank"]),
-                            "stream": m["stream"],
-                            "text": m["text"],
-                        }
-                    )
+                    line = {
+                        "time": m["time"],
+                        "rank": int(m["rank"]),
+                        "stream": m["stream"],
+                        "text": m["text"],
+                    }
+                    if m["node"] is not None:  # a rank in a pod of its own: its node too
+                        line["node"] = int(m["node"])
+                    lines.append(line)
     if len(chosen) > 1:
         lines.sort(key=lambda line: (line["time"], line["rank"]))  # stable: file order kept
     total = len(lines)

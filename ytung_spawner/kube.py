@@ -9,6 +9,10 @@ PVC, ``ytung.io/*`` labels.
 A workload on more than one node also gets a headless service and one worker pod per extra
 node (:func:`~ytung_spawner.objects.make_worker_pods`), created before the master pod and
 deleted with it; every rank has ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK`` and ``WORLD_SIZE``.
+The worker pods of a training job run the job runner of their node (``job_worker_cmd``): each
+node's ranks run in its own pod, the master's server runs node 0 and reports the job's end
+(:mod:`ytung_server_ext.jobrunner`). A training run's dataset registered from a server path
+is mounted from ``dataset_path_volumes``; a run whose dataset no volume holds does not start.
 
 A container that the kubelet killed for memory (``OOMKilled``) is reported to the service as
 ``failed`` with that reason (SPEC V6).
@@ -26,7 +30,7 @@ from typing import Any
 
 from kubernetes_asyncio.client import ApiClient, ApiException
 from kubespawner import KubeSpawner
-from traitlets import Bool, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Integer, List, TraitError, Unicode, default, validate
 
 from . import objects
 from .mixin import YtungSpawnerMixin
@@ -63,7 +67,7 @@ class WorkloadKubeSpawner(KubeSpawner):
         Unicode(),
         default_value=["sleep", "infinity"],
         help="""What worker pods (ranks 1…N-1 of a multi-node workload) run, unless the workload
-        names a ``worker_command`` in its options. The default keeps the node's devices held for
+        names a ``worker_command`` in its options (training jobs: ``job_worker_cmd``). The default keeps the node's devices held for
         the ranks the master starts (``torchrun``, ``mpirun`` over the headless service).
 
         Example: ``c.YtungKubeSpawner.worker_cmd = ["/opt/ytung/worker.sh"]``
@@ -86,8 +90,30 @@ class WorkloadKubeSpawner(KubeSpawner):
             objects.service_name(workload), self.namespace, self.rendezvous_port
         )
 
+    job_worker_cmd = List(
+        Unicode(),
+        default_value=[
+            "python",
+            "-m",
+            "ytung_server_ext.jobrunner",
+            "--node-rank",
+            "$(YTUNG_NODE_RANK)",
+        ],
+        help="""What the worker pods of a training job on several nodes run: the job runner of
+        one node (its ranks, logs and status on the shared storage; the master's server runs
+        node 0 and reports the job's end). ``$(YTUNG_NODE_RANK)`` is expanded by the kubelet
+        from the pod's environment (1…N-1).
+
+        Example: ``c.YtungKubeSpawner.job_worker_cmd = ["/opt/conda/bin/python", "-m",
+        "ytung_server_ext.jobrunner", "--node-rank", "$(YTUNG_NODE_RANK)"]``
+        """,
+    ).tag(config=True)
+
     def ytung_worker_command(self) -> list[str]:
-        options = (self.ytung_workload or {}).get("user_options") or {}
+        workload = self.ytung_workload or {}
+        options = workload.get("user_options") or {}
+        if workload.get("kind") == "training" and isinstance(options.get("job"), dict):
+            return list(self.job_worker_cmd)
         command = options.get("worker_command")
         if isinstance(command, str) and command.strip():
             return ["sh", "-c", command]
@@ -102,15 +128,19 @@ class WorkloadKubeSpawner(KubeSpawner):
         await self._ytung_delete_ranks()  # leftovers of an earlier, crashed start
         try:
             base = to_dict(await KubeSpawner.get_pod_manifest(self))
+            try:
+                workers = objects.make_worker_pods(
+                    base,
+                    self.ytung_workload,
+                    command=self.ytung_worker_command(),
+                    rendezvous=rendezvous,
+                    **self.ytung_pod_settings(),
+                )
+            except objects.UnmountablePath as e:
+                raise self.ytung_unmountable(e) from None
             service = objects.make_headless_service(self.ytung_workload, rendezvous)
             await self.api.create_namespaced_service(self.namespace, service)
-            for worker in objects.make_worker_pods(
-                base,
-                self.ytung_workload,
-                command=self.ytung_worker_command(),
-                rendezvous=rendezvous,
-                **self.ytung_pod_settings(),
-            ):
+            for worker in workers:
                 self.log.info("Creating worker pod %s", worker["metadata"]["name"])
                 await self.api.create_namespaced_pod(self.namespace, worker)
             return await super()._start()
@@ -121,6 +151,9 @@ class WorkloadKubeSpawner(KubeSpawner):
 
     def ytung_pod_settings(self) -> dict:  # the mixin's side provides it
         raise NotImplementedError
+
+    def ytung_unmountable(self, e: objects.UnmountablePath) -> Exception:
+        return e
 
     async def _ytung_delete_ranks(self, workload_id: int | None = None) -> None:
         """Delete the worker pods and headless service of this server's workload, if any."""
@@ -196,6 +229,40 @@ class YtungKubeSpawner(YtungSpawnerMixin, WorkloadKubeSpawner):
     def _data_root_default(self):
         return os.environ.get("YTUNG_DATA_DIR", "/srv/ytung")
 
+    dataset_path_volumes = Dict(
+        help="""Where the pods find datasets registered from a server path (SPEC S1; the
+        service's ``c.YtungService.dataset_path_roots``): each root → a Kubernetes volume
+        source that holds it. A training run mounts only its dataset's directory, read-only,
+        at the same absolute path it has on the server. An empty source means ``hostPath`` of
+        the root (the same directory on every node, e.g. an NFS mount of the hosts). A run
+        whose dataset lies under no root here does not start: it fails with that reason.
+
+        Example: ``c.YtungKubeSpawner.dataset_path_volumes = {"/data/public": {},
+        "/mnt/nfs/datasets": {"persistentVolumeClaim": {"claimName": "datasets-nfs"}}}``
+        """,
+    ).tag(config=True)
+
+    @validate("dataset_path_volumes")
+    def _valid_path_volumes(self, proposal):
+        value = proposal["value"]
+        for root, source in value.items():
+            if not isinstance(root, str) or not os.path.isabs(root) or "\x00" in root:
+                raise TraitError(f"dataset_path_volumes: {root!r} is not an absolute path")
+            if source is None:
+                continue
+            if not isinstance(source, dict) or len(source) > 1:
+                raise TraitError(
+                    f"dataset_path_volumes[{root!r}]: one volume source, e.g. "
+                    '{"persistentVolumeClaim": {"claimName": "datasets"}}, or {}'
+                )
+        return value
+
+    def ytung_path_volumes(self) -> list[objects.PathVolume]:
+        return [
+            objects.PathVolume(root, source or None)
+            for root, source in sorted(self.dataset_path_volumes.items())
+        ]
+
     image_save_tool_image = Unicode(
         "",
         help="""D8: an image with ``nerdctl`` that commits and pushes a running container
@@ -229,6 +296,8 @@ class YtungKubeSpawner(YtungSpawnerMixin, WorkloadKubeSpawner):
     def ytung_bind(self, workload: dict) -> None:
         super().ytung_bind(workload)
         self.ytung_workload = workload
+        # the job runner runs a node's ranks per pod here (ytung_server_ext.jobrunner)
+        self._ytung_env["YTUNG_RUNTIME"] = "kubernetes"
         # D1: the engine image the service chose (preset, saved or custom; validated there)
         image = ((workload.get("user_options") or {}).get("devenv") or {}).get("image")
         if isinstance(image, str) and image:
@@ -246,6 +315,7 @@ class YtungKubeSpawner(YtungSpawnerMixin, WorkloadKubeSpawner):
             "limits": self.ytung_limits(workload.get("device_type")),
             "data": objects.DataVolume(self.data_pvc, self.data_root) if self.data_pvc else None,
             "privileged": self.ytung_privileged(),
+            "path_volumes": self.ytung_path_volumes(),
         }
 
     def get_args(self):
@@ -258,13 +328,27 @@ class YtungKubeSpawner(YtungSpawnerMixin, WorkloadKubeSpawner):
         pod = await super().get_pod_manifest()
         if self.ytung_workload is None:
             return pod
-        built = objects.make_workload_pod(
-            to_dict(pod),
-            self.ytung_workload,
-            rendezvous=self.ytung_rendezvous(),
-            **self.ytung_pod_settings(),
-        )
+        try:
+            built = objects.make_workload_pod(
+                to_dict(pod),
+                self.ytung_workload,
+                rendezvous=self.ytung_rendezvous(),
+                **self.ytung_pod_settings(),
+            )
+        except objects.UnmountablePath as e:
+            raise self.ytung_unmountable(e) from None
         return to_model(built)
+
+    def ytung_unmountable(self, e: objects.UnmountablePath) -> ValueError:
+        """The reason a run whose dataset no pod can read does not start (shown on the job)."""
+        _ = self._translate()
+        return ValueError(
+            _(
+                "The dataset directory {path} cannot be mounted in Kubernetes pods: an admin "
+                "must add its root to c.YtungKubeSpawner.dataset_path_volumes",
+                path=e.path,
+            )
+        )
 
     # -- how it ended ---------------------------------------------------------------------
     def _termination(self) -> dict | None:

@@ -18,10 +18,13 @@ its traits and the admitted workload, and calls these:
   - storage: the data root's PVC, mounted so ``/home/<user>`` and the service's paths
     (``<data root>/home/<user>``, ``models``, the dataset version and ``jobs/<id>`` of a
     training run) are the same inside — nothing of other users (their homes, jobs, private
-    datasets, uploads);
+    datasets, uploads); a dataset registered from a server path is mounted read-only at its
+    own path from the :class:`PathVolume` holding it, and a run whose dataset no volume holds
+    is refused (:class:`UnmountablePath`);
   - labels ``ytung.io/workload-id``, ``ytung.io/kind``, ``ytung.io/owner``, ``ytung.io/vc``,
     ``ytung.io/rank`` (the reconciler and ``kubectl get pods -l`` find a workload's pods);
-  - distributed workloads: ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE`` and a
+  - distributed workloads: ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``,
+    ``YTUNG_NODE_RANK``/``YTUNG_NODE_COUNT`` (the job runner runs that node's ranks) and a
     stable hostname under the workload's headless service.
 
 - :func:`make_worker_pods` — ranks 1…N-1 of a multi-node workload, one per extra node.
@@ -33,6 +36,7 @@ its traits and the admitted workload, and calls these:
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import posixpath
 import re
@@ -166,6 +170,65 @@ class DataVolume:
         return {"name": self.volume_name, "persistentVolumeClaim": {"claimName": self.claim_name}}
 
 
+class UnmountablePath(ValueError):
+    """A training run's dataset directory that no volume of the pods holds."""
+
+    def __init__(self, path: str):
+        super().__init__(f"the dataset directory {path} is on no volume the pods can mount")
+        self.path = path
+
+
+@dataclass(frozen=True)
+class PathVolume:
+    """A server directory that datasets are registered from (``c.YtungService.
+    dataset_path_roots``), as a volume of the pods: the dataset directory of a training run
+    under ``root`` is mounted read-only at the same absolute path it has on the server.
+
+    ``source`` is a Kubernetes volume source (``{"persistentVolumeClaim": {"claimName": …}}``,
+    ``{"nfs": {…}}``…); empty: ``hostPath`` of ``root`` itself (the directory exists on every
+    node, as an NFS mount of the hosts would).
+    """
+
+    root: str
+    source: Mapping[str, Any] | None = None
+    name: str = ""
+
+    def volume_name(self) -> str:
+        if self.name:
+            return self.name
+        slug = re.sub(r"[^a-z0-9]+", "-", self.root.lower()).strip("-")[:40].strip("-")
+        digest = hashlib.sha256(self.root.encode()).hexdigest()[:8]
+        return f"ytung-path-{slug}-{digest}" if slug else f"ytung-path-{digest}"
+
+    def holds(self, path: str) -> str | None:
+        """``path``'s place under ``root`` (``""`` for the root itself), or None."""
+        root = posixpath.normpath(self.root)
+        norm = posixpath.normpath(path)
+        if norm == root:
+            return ""
+        prefix = root.rstrip("/") + "/"
+        return norm[len(prefix) :] if norm.startswith(prefix) else None
+
+    def volume(self) -> dict[str, Any]:
+        source = dict(self.source or {}) or {
+            "hostPath": {"path": posixpath.normpath(self.root), "type": "Directory"}
+        }
+        return {"name": self.volume_name(), **copy.deepcopy(source)}
+
+    def mount(self, path: str) -> dict[str, Any]:
+        sub = self.holds(path)
+        mount = {"name": self.volume_name(), "mountPath": posixpath.normpath(path)}
+        if sub:
+            mount["subPath"] = sub
+        return {**mount, "readOnly": True}
+
+
+def path_volume_of(path: str, volumes: Sequence[PathVolume]) -> PathVolume | None:
+    """The volume whose root holds ``path`` (the deepest root when several do)."""
+    found = [v for v in volumes if v.holds(path) is not None]
+    return max(found, key=lambda v: len(posixpath.normpath(v.root)), default=None)
+
+
 @dataclass(frozen=True)
 class Rendezvous:
     """Where the ranks of a distributed workload find each other (``torch.distributed`` env)."""
@@ -230,12 +293,17 @@ def make_workload_pod(
     data: DataVolume | None = None,
     privileged: bool = False,
     rendezvous: Rendezvous | None = None,
+    path_volumes: Sequence[PathVolume] = (),
 ) -> dict[str, Any]:
     """The pod of rank ``rank`` of ``workload``, built on ``base`` (a pod dict; not modified).
 
     ``workload`` is the service's workload model (``id``, ``kind``, ``owner``, ``vc``,
     ``device_type``, ``devices_per_node``, ``placement`` …). A workload without a placement
     (CPU-only) is not pinned; it still gets the V6 limits, labels and storage.
+
+    A training run's dataset directory is mounted read-only: a version on the data PVC, or a
+    registered server path under one of ``path_volumes``; :class:`UnmountablePath` for one
+    that is neither (the run could not read its data: it must not start).
     """
     pod = copy.deepcopy(dict(base))
     meta = pod.setdefault("metadata", {})
@@ -287,6 +355,9 @@ def make_workload_pod(
         _set_env(env, "MASTER_PORT", str(rendezvous.port))
         _set_env(env, "RANK", str(rank))
         _set_env(env, "WORLD_SIZE", str(max(len(nodes), 1)))
+        # the job runner runs this node's ranks only (ytung_server_ext.jobrunner)
+        _set_env(env, "YTUNG_NODE_RANK", str(rank))
+        _set_env(env, "YTUNG_NODE_COUNT", str(max(len(nodes), 1)))
         spec["hostname"] = rendezvous.hostname(rank)
         spec["subdomain"] = rendezvous.service
 
@@ -298,9 +369,23 @@ def make_workload_pod(
             data.volume(),
         ]
         job_id, data_paths = workload_data(workload)
+        registered = []
+        for path in data_paths:
+            if data.dataset_subpath(path) is not None:
+                continue
+            volume = path_volume_of(path, path_volumes)
+            if volume is None or "\x00" in path:
+                raise UnmountablePath(path)
+            registered.append((volume, path))
+        names = {data.volume_name} | {v.volume_name() for v, _ in registered}
+        spec["volumes"] = [
+            *[v for v in spec["volumes"] if v.get("name") not in names - {data.volume_name}],
+            *[v.volume() for v in {v.volume_name(): v for v, _ in registered}.values()],
+        ]
         container["volumeMounts"] = [
-            *[m for m in container.get("volumeMounts") or [] if m.get("name") != data.volume_name],
+            *[m for m in container.get("volumeMounts") or [] if m.get("name") not in names],
             *data.mounts(owner, job_id=job_id, data_paths=data_paths),
+            *[volume.mount(path) for volume, path in registered],
         ]
         container["workingDir"] = f"/home/{owner}"
     container["env"] = env
@@ -326,6 +411,7 @@ def make_worker_pods(
     command: Sequence[str],
     data: DataVolume | None = None,
     privileged: bool = False,
+    path_volumes: Sequence[PathVolume] = (),
 ) -> list[dict[str, Any]]:
     """Ranks 1…N-1 of a multi-node workload: pods like the master's (``base`` is the pod
     KubeSpawner made for the master), each pinned to its node, running ``command``.
@@ -343,6 +429,7 @@ def make_worker_pods(
             data=data,
             privileged=privileged,
             rendezvous=rendezvous,
+            path_volumes=path_volumes,
         )
         meta = pod["metadata"]
         meta["name"] = f"{rendezvous.service}-worker-{rank}"

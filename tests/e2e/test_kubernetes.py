@@ -3,19 +3,23 @@
 
 The fake cluster has two GPU nodes; its kubelet runs every pod's ``jupyterhub-singleuser`` as a
 local process on a loopback address of its own, with the data root as the ``ytung-data`` PVC.
+A training job on two nodes runs rank 0 in the master pod (the job's server) and rank 1 in the
+worker pod (``python -m ytung_server_ext.jobrunner --node-rank 1``), over gloo on CPU.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.harness import ADMIN_PASSWORD, RunningPlatform
+from tests.harness import ADMIN_PASSWORD, RunningPlatform, free_port
 from tests.k8s_fake import SERVICES, FakeCluster, node_object
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -32,8 +36,11 @@ c.KubeSpawner.args = {args!r}
 c.KubeSpawner.events_enabled = False
 c.YtungKubeSpawner.data_pvc = "ytung-data"
 c.YtungKubeSpawner.resource_limits = {{"default": {{"mem_limit": "4Gi"}}}}
+c.YtungKubeSpawner.rendezvous_port = {rendezvous_port}
+c.YtungKubeSpawner.dataset_path_volumes = {{{mounted!r}: {{}}}}
 c.Spawner.poll_interval = 1
 """
+PRESET = Path(__file__).parent.parent.parent / "ytung_service" / "presets" / "digits_cnn"
 
 
 def wait(predicate, timeout=90, what="condition"):
@@ -51,6 +58,10 @@ def k8s(tmp_path_factory):
     root = tmp_path_factory.mktemp("k8s")
     data = root / "data"
     data.mkdir()
+    # server directories datasets are registered from: the pods mount only the first (hostPath)
+    mounted, unmounted = root / "srv", root / "srv-unmounted"
+    mounted.mkdir()
+    unmounted.mkdir()
     cluster = FakeCluster(
         root / "cluster",
         nodes=[
@@ -64,7 +75,14 @@ def k8s(tmp_path_factory):
         extra = root / "kubernetes_config.py"
         singleuser = str(Path(sys.executable).parent / "jupyterhub-singleuser")
         args = ["--allow-root"] if os.geteuid() == 0 else []
-        extra.write_text(EXTRA_CONFIG.format(singleuser=singleuser, args=args))
+        extra.write_text(
+            EXTRA_CONFIG.format(
+                singleuser=singleuser,
+                args=args,
+                rendezvous_port=free_port(),
+                mounted=str(mounted),
+            )
+        )
         platform = RunningPlatform(
             data,
             extra_env={
@@ -72,6 +90,7 @@ def k8s(tmp_path_factory):
                 "KUBECONFIG": str(cluster.kubeconfig),
                 "YTUNG_EXTRA_CONFIG": str(extra),
                 "YTUNG_RECONCILE_INTERVAL": "1",
+                "YTUNG_DATASET_PATH_ROOTS": f"{mounted}:{unmounted}",
             },
         )
         platform.start()
@@ -84,6 +103,7 @@ def k8s(tmp_path_factory):
                 assert platform.signup(name, name, PASSWORD).status_code == 302
                 assert platform.api("POST", "vcs/vision/members", admin, json={"user": name}).ok
                 tokens[name] = platform.token(name, PASSWORD)
+            cluster.srv = {"mounted": mounted, "unmounted": unmounted}
             yield cluster, platform, admin, tokens
         finally:
             platform.stop()
@@ -226,3 +246,183 @@ def test_two_node_workload_gets_a_worker_pod_and_a_headless_service(k8s):
         lambda: workload_of(platform, token, "kate", "dist")["status"] == "closed",
         what="workload closed",
     )
+
+
+# --- training on two nodes: a pod per node -----------------------------------------------------
+CRASH_ON_NODE_1 = """\
+import os, time
+print("rank", os.environ["RANK"], "of", os.environ["WORLD_SIZE"], "on", os.environ["NODE_RANK"])
+if os.environ["RANK"] == "1":
+    raise RuntimeError("the loss is NaN on the worker")
+time.sleep(600)
+"""
+
+
+def wait_job(platform, token, job_id, timeout=300) -> dict:
+    return wait(
+        lambda: (
+            (j := platform.api("GET", f"jobs/{job_id}", token).json())["status"]
+            in ("completed", "failed", "closed", "error")
+            and j
+        ),
+        timeout=timeout,
+        what=f"job {job_id} ended:\n{platform.log_tail()}",
+    )
+
+
+def job_form(**changes) -> dict:
+    return {
+        "name": "ddp_k8s",
+        "engine": "pytorch",
+        "code_dir": "/home/kim/code",
+        "start_file": "train.py",
+        "output_path": "/home/kim/out/ddp",
+        "params": {"epochs": "2", "batch_size": "32"},
+        "distributed": True,
+        "nodes": 2,
+        "devices_per_node": 1,
+        "device_type": GPU,
+        "vc": "vision",
+        **changes,
+    }
+
+
+def register(platform, token, folder: Path) -> int:
+    r = platform.api(
+        "POST", "datasets", token, json={"name": folder.name, "path": str(folder), "labeled": True}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+class PodWatch:
+    """Records the pods of the cluster while a job runs (they are deleted when it ends)."""
+
+    def __init__(self, cluster):
+        self.cluster, self.seen, self.running = cluster, {}, set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            for pod in self.cluster.pods("ytung.io/kind=training"):
+                self.seen[pod["metadata"]["name"]] = json.loads(json.dumps(pod))
+                if (pod.get("status") or {}).get("phase") == "Running":
+                    self.running.add(pod["metadata"]["name"])
+            time.sleep(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+
+def test_a_two_node_training_job_runs_a_rank_in_each_pod(k8s):
+    """T3 on Kubernetes for real: the digits CNN over gloo on CPU, rank 0 in the master pod and
+    rank 1 in the worker pod, reading a dataset registered from a server path (S1) that the pods
+    mount read-only; the job completes with the logs of both nodes."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    cluster, platform, admin, tokens = k8s
+    token = tokens["kim"]
+    code = platform.data_dir / "home" / "kim" / "code"
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "train.py").write_text((PRESET / "train.py").read_text())
+    folder = cluster.srv["mounted"] / "digits_srv"
+    folder.mkdir()
+    digits = load_digits()
+    np.savez(folder / "digits.npz", X=digits.data, y=digits.target)
+    dataset = register(platform, token, folder)
+
+    with PodWatch(cluster) as pods:
+        r = platform.api("POST", "jobs", token, json=job_form(dataset={"id": dataset}))
+        assert r.status_code == 201, r.text
+        done = wait_job(platform, token, r.json()["id"])
+    assert done["status"] == "completed", (done, platform.log_tail())
+    workload = done["workload"]
+
+    # two pods, one per node of the placement; the worker ran its node's job runner
+    master = next(p for n, p in pods.seen.items() if "worker" not in n)
+    worker = pods.seen[f"ytung-{workload}-worker-1"]
+    assert {master["metadata"]["name"], worker["metadata"]["name"]} <= pods.running
+    assert master["spec"]["nodeName"] != worker["spec"]["nodeName"]
+    assert worker["spec"]["containers"][0]["command"][1:] == [
+        "-m", "ytung_server_ext.jobrunner", "--node-rank", "$(YTUNG_NODE_RANK)",
+    ]  # fmt: skip
+    for pod in (master, worker):  # the registered dataset, read-only at its own path
+        assert {
+            "name": pod["spec"]["volumes"][-1]["name"],
+            "mountPath": str(folder),
+            "subPath": "digits_srv",
+            "readOnly": True,
+        } in pod["spec"]["containers"][0]["volumeMounts"]
+        assert pod["spec"]["volumes"][-1]["hostPath"]["path"] == str(cluster.srv["mounted"])
+
+    # the logs of both nodes, tagged per node and rank, in the one log view
+    page = platform.api("GET", f"jobs/{done['id']}/logs?limit=5000", token).json()
+    assert page["ranks"] == [0, 1]
+    for rank in (0, 1):
+        lines = [x for x in page["lines"] if x["rank"] == rank]
+        assert {x.get("node") for x in lines} == {rank}
+        texts = [x["text"] for x in lines]
+        assert any(t.startswith(f"rank {rank}/2:") and str(folder) in t for t in texts), texts
+        assert any(t.startswith("epoch 2/2") for t in texts)
+        assert texts[-1] == "exited with code 0"
+    metrics = platform.api("GET", f"jobs/{done['id']}/metrics", token).json()
+    assert [(r["rank"], r["node"]) for r in metrics["ranks"]] == [(0, 0), (1, 1)]
+    out = platform.data_dir / "home" / "kim" / "out" / "ddp"
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
+    # the job's server and both pods are gone, the devices free
+    wait(lambda: not cluster.pods(f"ytung.io/workload-id={workload}"), what="pods deleted")
+
+
+def test_a_crashing_rank_in_the_worker_pod_fails_the_job_with_its_reason(k8s):
+    cluster, platform, admin, tokens = k8s
+    token = tokens["kim"]
+    code = platform.data_dir / "home" / "kim" / "code"
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "crash.py").write_text(CRASH_ON_NODE_1)
+    r = platform.api(
+        "POST", "jobs", token, json=job_form(name="crash_k8s", start_file="crash.py", params={})
+    )
+    assert r.status_code == 201, r.text
+    done = wait_job(platform, token, r.json()["id"])
+    assert done["status"] == "failed" and done["exit_code"] == 1, done
+    assert "[node 1] [rank 1] RuntimeError: the loss is NaN on the worker" in done["stderr_tail"]
+    assert "the loss is NaN on the worker" in done["reason"]["text"]
+    # rank 0, in the master pod, was stopped because of it
+    page = platform.api("GET", f"jobs/{done['id']}/logs?rank=0&limit=1000", token).json()
+    texts = [x["text"] for x in page["lines"]]
+    assert "rank 0 of 2 on 0" in texts
+    assert "node 1 failed: stopping the ranks of every node" in texts
+    wait(lambda: not cluster.pods(f"ytung.io/workload-id={done['workload']}"), what="pods gone")
+
+
+def test_a_dataset_the_pods_cannot_mount_fails_the_job_with_the_reason(k8s):
+    """A server path the service allows but no pod volume holds: the run does not start, and
+    the job says which setting an admin must change."""
+    cluster, platform, admin, tokens = k8s
+    token = tokens["kim"]
+    folder = cluster.srv["unmounted"] / "elsewhere"
+    folder.mkdir()
+    (folder / "README").write_text("x")
+    dataset = register(platform, token, folder)
+    code = platform.data_dir / "home" / "kim" / "code"
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "noop.py").write_text("print('never runs')\n")
+    r = platform.api(
+        "POST",
+        "jobs",
+        token,
+        json=job_form(name="unmounted", start_file="noop.py", dataset={"id": dataset}),
+    )
+    assert r.status_code == 201, r.text
+    done = wait_job(platform, token, r.json()["id"])
+    assert done["status"] == "failed", done
+    assert str(folder) in done["reason"]["text"]
+    assert "dataset_path_volumes" in done["reason"]["text"]
+    assert not cluster.pods(f"ytung.io/workload-id={done['workload']}")

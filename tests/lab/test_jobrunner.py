@@ -2,7 +2,9 @@
 
 The plan is pure (literal tests); the runs are real processes: a 2-rank ``torch.distributed``
 training of the digits preset over gloo on CPU, a command that crashes at once, a rank that
-fails while the other waits.
+fails while the other waits. One pod per node (runtime kubernetes): a master and a worker
+runner in one test, talking through their status files — a 2-node training, a crashing
+worker rank, a failing master rank, a worker that stops reporting.
 """
 
 from __future__ import annotations
@@ -262,3 +264,182 @@ async def test_tensorboard_serves_the_output_dir_while_the_job_runs(tmp_path):
         assert await task == 0
     assert runner.tensorboard.returncode is not None
     assert json.loads(runtime_file.read_text())["tensorboard"] is None
+
+
+# --- one pod per node (runtime kubernetes): each node's runner runs only its ranks ----------
+def test_a_nodes_plan_is_its_ranks_with_container_device_numbers():
+    job = {
+        "start_file": "/c/t.py",
+        "output_path": "/o",
+        "distributed": True,
+        "nodes": 3,
+        "devices_per_node": 2,
+        "master_command": "",
+        "worker_command": "python w.py",
+    }
+    placement = {"gpu-1": [4, 5], "gpu-2": [6, 7], "gpu-3": [0, 1]}
+    plan = rank_plan(
+        job,
+        placement,
+        "nvidia_gpu_amd64",
+        PY,
+        29500,
+        master_addr="ytung-9-0.ytung-9.ai.svc",
+        node=1,
+        container_devices=True,
+    )
+    assert [(r.rank, r.node) for r in plan] == [(2, 1), (3, 1)]
+    assert [r.env["CUDA_VISIBLE_DEVICES"] for r in plan] == ["0", "1"]  # counted in the pod
+    assert [(r.env["RANK"], r.env["LOCAL_RANK"], r.env["NODE_RANK"]) for r in plan] == [
+        ("2", "0", "1"), ("3", "1", "1"),
+    ]  # fmt: skip
+    assert {r.env["WORLD_SIZE"] for r in plan} == {"6"}
+    assert {r.env["MASTER_ADDR"] for r in plan} == {"ytung-9-0.ytung-9.ai.svc"}
+    assert plan[0].argv == [PY, "w.py"]  # the workers' command (T3)
+    master = rank_plan(job, placement, "nvidia_gpu_amd64", PY, 1, node=0, container_devices=True)
+    assert master[0].argv[1:] == ["/c/t.py", "--output_path", "/o"]
+    with pytest.raises(ValueError, match="node 3"):
+        rank_plan(job, placement, "", PY, 1, node=3)
+
+
+KUBE_ENV = {
+    "YTUNG_RUNTIME": "kubernetes",
+    "YTUNG_WORKLOAD_KIND": "training",
+    "YTUNG_NODE_COUNT": "2",
+    "MASTER_ADDR": "ytung-5-0.ytung-5.ai.svc",
+    "MASTER_PORT": "29511",
+}
+
+
+def test_runner_from_env_splits_the_nodes_only_on_kubernetes(tmp_path, capsys):
+    from ytung_server_ext import jobrunner
+
+    job = job_doc(tmp_path, distributed=True, nodes=2, devices_per_node=0)
+    env = {**KUBE_ENV, "YTUNG_JOB": json.dumps(job)}
+    master = runner_from_env(env)
+    assert (master.split_nodes, master.node, master.is_master) == (True, 0, True)
+    assert (master.master_addr, master.master_port) == ("ytung-5-0.ytung-5.ai.svc", 29511)
+    worker = runner_from_env(env, node=1)
+    assert (worker.split_nodes, worker.is_master) == (True, False)
+    with pytest.raises(ValueError, match="node 2"):
+        runner_from_env(env, node=2)
+    # local runtime, or one pod: every rank here, as before
+    for changes in ({"YTUNG_RUNTIME": "local"}, {"YTUNG_NODE_COUNT": "1"}):
+        runner = runner_from_env({**env, **changes})
+        assert not runner.split_nodes and runner.master_addr == "127.0.0.1"
+        assert runner.master_port is None
+    # the worker entry point refuses what it cannot run, with the reason
+    for argv, environ, message in (
+        (["--node-rank", "0"], env, "master's server runs node 0"),
+        (["--node-rank", "1"], {**env, "YTUNG_WORKLOAD_KIND": "devenv"}, "no training job"),
+        ([], env, "--node-rank"),
+    ):
+        with pytest.raises(SystemExit):
+            jobrunner.main(argv, environ)
+        assert message in capsys.readouterr().err
+
+
+def two_nodes(tmp_path: Path, script: str, **changes) -> tuple[JobRunner, JobRunner, Reports]:
+    """The master (node 0) and a worker (node 1) of one run, as their two pods run them."""
+    from ytung_server_ext.jobrunner import free_port
+
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / "train.py").write_text(script)
+    job = job_doc(tmp_path, distributed=True, nodes=2, devices_per_node=0, **changes)
+    reports = Reports()
+    port = free_port()
+    common = dict(python=sys.executable, split_nodes=True, master_port=port)
+    master = JobRunner(job, workload_id=5, report=reports, node=0, **common)
+    worker = JobRunner(job, workload_id=5, report=Reports(), node=1, **common)
+    return master, worker, reports
+
+
+@pytest.mark.slow
+async def test_two_nodes_train_the_digits_cnn_each_with_its_own_runner(tmp_path):
+    """Node 0 (the master's server) and node 1 (a worker pod) each run their rank; one model
+    trains over gloo; the logs of both nodes land in the job's logs, tagged per node."""
+    import asyncio
+
+    master, worker, reports = two_nodes(
+        tmp_path, (PRESET / "train.py").read_text(), params={"epochs": "2", "batch_size": "32"}
+    )
+    codes = await asyncio.gather(master.run(), worker.run())
+    logs = {r: log_lines(tmp_path, r) for r in (0, 1)}
+    assert codes == [0, 0], logs
+    assert reports == [("completed", 0, "")]  # only the master reports
+    for rank in (0, 1):
+        text = "\n".join(logs[rank])
+        assert f"[node {rank}] [rank {rank}] [stdout] rank {rank}/2:" in text
+        assert f"[node {rank}] [rank {rank}] [stdout] epoch 2/2" in text
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["world_size"] == 2
+    # the service's log reader reads the node tag
+    from ytung_service.jobs import read_log
+
+    page = read_log(tmp_path / "job" / "logs", limit=5000)
+    assert {(line["node"], line["rank"]) for line in page["lines"]} == {(0, 0), (1, 1)}
+    # runtime.json has the ranks of every node
+    runtime = json.loads((tmp_path / "job" / "runtime.json").read_text())
+    assert [(r["rank"], r["node"]) for r in runtime["ranks"]] == [(0, 0), (1, 1)]
+    assert runtime["exit_code"] == 0 and runtime["nodes"] == 2
+    final = json.loads((tmp_path / "job" / "nodes" / "run-1" / "node-1.json").read_text())
+    assert (final["state"], final["exit_code"], final["failures"]) == ("exited", 0, [])
+
+
+WAIT_OR_FAIL = """\
+import os, sys, time
+if os.environ["RANK"] == os.environ.get("FAILING_RANK", "1"):
+    print("rank", os.environ["RANK"], "gives up: loss is NaN", file=sys.stderr)
+    sys.exit(3)
+time.sleep(600)
+"""
+
+
+async def test_a_crashing_worker_rank_fails_the_job_with_its_stderr(tmp_path):
+    """The worker's rank crashes: the master stops its own ranks at once (the worker's status
+    says so), and the job fails with the worker rank's exit code and stderr, tagged."""
+    import asyncio
+
+    master, worker, reports = two_nodes(tmp_path, WAIT_OR_FAIL)
+    codes = await asyncio.gather(master.run(), worker.run())
+    assert codes == [3, 3]
+    [(event, code, tail)] = reports
+    assert (event, code) == ("failed", 3)
+    assert tail == "[node 1] [rank 1] rank 1 gives up: loss is NaN"
+    master_log = log_lines(tmp_path, 0)
+    assert any("node 1 failed: stopping the ranks of every node" in x for x in master_log)
+    assert master_log[-1].endswith("[node 0] [rank 0] [platform] exited with code 3")
+    runtime = json.loads((tmp_path / "job" / "runtime.json").read_text())
+    assert runtime["exit_code"] == 3 and "loss is NaN" in runtime["stderr_tail"]
+
+
+async def test_a_failing_master_rank_stops_the_workers(tmp_path, monkeypatch):
+    import asyncio
+
+    monkeypatch.setenv("FAILING_RANK", "0")
+    master, worker, reports = two_nodes(tmp_path, WAIT_OR_FAIL)
+    codes = await asyncio.gather(master.run(), worker.run())
+    assert codes == [3, 143]  # the worker's rank was stopped (SIGTERM), not a cause
+    assert reports == [("failed", 3, "[node 0] [rank 0] rank 0 gives up: loss is NaN")]
+    stop = json.loads((tmp_path / "job" / "nodes" / "run-1" / "stop").read_text())
+    assert stop["reason"] == "node 0 rank 0 failed (3)"
+    assert any(
+        "stopped by the master: node 0 rank 0 failed (3)" in x for x in log_lines(tmp_path, 1)
+    )
+
+
+async def test_a_worker_that_stops_reporting_fails_the_job(tmp_path, monkeypatch):
+    """A worker pod that vanishes (deleted, evicted, OOM-killed) posts nothing more: after
+    NODE_SILENCE without a new heartbeat the master fails the run and says which node."""
+    from ytung_server_ext import jobrunner
+
+    monkeypatch.setattr(jobrunner, "NODE_SILENCE", 1.0)
+    monkeypatch.setattr(jobrunner, "NODE_POLL", 0.1)
+    master, _worker, reports = two_nodes(tmp_path, WAIT_OR_FAIL.replace('"1")', '"none")'))
+    board = jobrunner.NodeBoard(tmp_path / "job", 1)
+    board.post(1, {"state": "running", "beat": 1})  # then the pod is gone
+    assert await master.run() == 137
+    [(event, code, tail)] = reports
+    assert (event, code) == ("failed", 137)
+    assert tail.startswith("[node 1] node 1 stopped reporting for 1 s")
+    assert board.stop_reason() == "node 1 failed (137)"

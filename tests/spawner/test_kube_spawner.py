@@ -272,6 +272,81 @@ async def test_workers_go_even_when_the_masters_stop_fails(make_spawner, cluster
     await cluster.api.patch(PODS, "default", spawner.pod_name, {"metadata": {"finalizers": None}})
 
 
+def training(wid: int, data_path: str | None = None, **extra) -> dict:
+    job = {"id": 40 + wid, "data_path": data_path, "job_dir": f"/srv/ytung/jobs/{40 + wid}"}
+    return workload(
+        wid,
+        kind="training",
+        placement={"gpu-1": [0], "gpu-2": [1]},
+        devices_per_node=1,
+        job=job,
+        user_options={"job": job},
+        **extra,
+    )
+
+
+async def test_a_training_jobs_worker_pods_run_the_job_runner_of_their_node(make_spawner, cluster):
+    """T3 on Kubernetes: each worker pod runs its node's ranks (``--node-rank K`` from the
+    pod's env, expanded by the kubelet); the master learns it runs node 0 of 2."""
+    assert YtungKubeSpawner.job_worker_cmd.default() == [
+        "python", "-m", "ytung_server_ext.jobrunner", "--node-rank", "$(YTUNG_NODE_RANK)",
+    ]  # fmt: skip
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    spawner = make_spawner(training(16), job_worker_cmd=[*sleeper, "$(YTUNG_NODE_RANK)"])
+    await spawner._start()
+    worker = cluster.api.get(PODS, "default", "ytung-16-worker-1")
+    assert worker["spec"]["containers"][0]["command"] == [*sleeper, "$(YTUNG_NODE_RANK)"]
+    master = cluster.api.get(PODS, "default", spawner.pod_name)
+    for pod, node in ((master, "0"), (worker, "1")):
+        env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        assert env["YTUNG_RUNTIME"] == "kubernetes"
+        assert (env["YTUNG_NODE_RANK"], env["YTUNG_NODE_COUNT"]) == (node, "2")
+        assert env["YTUNG_WORKLOAD_KIND"] == "training" and '"id": 56' in env["YTUNG_JOB"]
+    key = ("default", "ytung-16-worker-1")
+    await wait_for(lambda: key in cluster.kubelet.procs)
+    import psutil
+
+    assert psutil.Process(cluster.kubelet.procs[key].pid).cmdline()[-1] == "1"
+    await spawner.stop(now=True)
+    assert cluster.pods("ytung.io/workload-id=16") == []
+
+
+async def test_a_dataset_no_pod_can_mount_fails_the_start_with_the_reason(make_spawner, cluster):
+    """A dataset registered under a server path that no configured volume holds: nothing is
+    created (no worker holds a node's devices) and the reason names the setting to change."""
+    settings = {
+        "data_pvc": "ytung-data",
+        "data_root": "/srv/ytung",
+        "dataset_path_volumes": {"/mnt/nfs": {}},
+    }
+    spawner = make_spawner(training(17, "/mnt/other/digits"), **settings)
+    with pytest.raises(ValueError, match="dataset_path_volumes") as e:
+        await spawner._start()
+    assert "/mnt/other/digits" in str(e.value)
+    assert cluster.pods("ytung.io/workload-id=17") == []
+    assert cluster.api.get(SERVICES, "default", "ytung-17") is None
+    # under a configured root: the pods mount it
+    spawner = make_spawner(training(18, "/mnt/nfs/digits"), **settings)
+    pod = to_dict(await spawner.get_pod_manifest())
+    mount = pod["spec"]["containers"][0]["volumeMounts"][-1]
+    assert (mount["mountPath"], mount["subPath"], mount["readOnly"]) == (
+        "/mnt/nfs/digits",
+        "digits",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"relative/path": {}}, {"/d": {"hostPath": {}, "nfs": {}}}, {"/d": "pvc-name"}],
+)
+def test_dataset_path_volumes_are_checked(value):
+    from traitlets import TraitError
+
+    with pytest.raises(TraitError, match="dataset_path_volumes"):
+        YtungKubeSpawner(_mock=True, dataset_path_volumes=value)
+
+
 # --- D8 ------------------------------------------------------------------------------------
 async def test_save_image_creates_the_commit_job_on_the_pods_node(make_spawner, cluster):
     spawner = make_spawner(

@@ -285,19 +285,89 @@ def test_training_mounts_only_its_job_dir_and_its_dataset_version():
         "/srv/ytung/datasets/.uploads/abc",
         "/srv/ytung/datasets/3",  # every version of a dataset
         "/srv/ytung/datasets",
-        "/mnt/nfs/registered",  # a registered server path is not on the PVC
+        "/mnt/nfs/registered",  # a registered server path under no configured root
+        "/mnt/nfs-other/x",  # a root's name as a prefix is not the root
         "/srv/ytung/jobs/41",
-        None,
     ],
 )
-def test_training_data_path_outside_one_dataset_version_is_not_mounted(data_path):
+def test_a_training_data_path_no_volume_holds_is_refused(data_path):
+    """The run could not read its data: it does not start (the spawner says why)."""
     workload = copy.deepcopy(TRAINING_WORKLOAD)
     workload["user_options"]["job"]["data_path"] = data_path
+    with pytest.raises(objects.UnmountablePath) as e:
+        objects.make_workload_pod(
+            BASE,
+            workload,
+            limits=V6,
+            data=DataVolume("ytung-data", "/srv/ytung"),
+            path_volumes=[objects.PathVolume("/mnt/nfs/datasets")],
+        )
+    assert e.value.path == data_path
+
+
+def test_no_data_path_mounts_no_dataset():
+    workload = copy.deepcopy(TRAINING_WORKLOAD)
+    workload["user_options"]["job"]["data_path"] = None
     pod = objects.make_workload_pod(
         BASE, workload, limits=V6, data=DataVolume("ytung-data", "/srv/ytung")
     )
     subs = [m["subPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]]
     assert subs == ["home/ada", "home/ada", "models", "jobs/42"]
+
+
+def test_a_registered_server_path_is_mounted_read_only_at_its_own_path():
+    """S1 server paths on Kubernetes: only the run's dataset directory, read-only, at the
+    path the service recorded; hostPath of the root by default, or the volume configured."""
+    workload = copy.deepcopy(TRAINING_WORKLOAD)
+    workload["user_options"]["job"]["data_path"] = "/mnt/nfs/datasets/coco/v1"
+    volumes = [
+        objects.PathVolume("/data/public"),
+        objects.PathVolume("/mnt/nfs/datasets", {"persistentVolumeClaim": {"claimName": "nfs"}}),
+        objects.PathVolume("/mnt/nfs/datasets/coco", {"nfs": {"server": "n1", "path": "/c"}}),
+    ]
+    pod = objects.make_workload_pod(
+        BASE, workload, limits=V6, data=DataVolume("ytung-data", "/srv/ytung"), path_volumes=volumes
+    )
+    name = volumes[2].volume_name()
+    assert name.startswith("ytung-path-mnt-nfs-datasets-coco-") and len(name) <= 63
+    assert pod["spec"]["volumes"] == [
+        {"name": "ytung-data", "persistentVolumeClaim": {"claimName": "ytung-data"}},
+        {"name": name, "nfs": {"server": "n1", "path": "/c"}},  # the deepest root holds it
+    ]
+    mounts = pod["spec"]["containers"][0]["volumeMounts"]
+    assert mounts[-1] == {
+        "name": name,
+        "mountPath": "/mnt/nfs/datasets/coco/v1",
+        "subPath": "v1",
+        "readOnly": True,
+    }
+    assert [m["subPath"] for m in mounts[:-1]] == ["home/ada", "home/ada", "models", "jobs/42"]
+    # the root itself, as hostPath (the default)
+    workload["user_options"]["job"]["data_path"] = "/data/public/"
+    pod = objects.make_workload_pod(
+        BASE, workload, limits=V6, data=DataVolume("ytung-data", "/srv/ytung"), path_volumes=volumes
+    )
+    public = volumes[0].volume_name()
+    assert pod["spec"]["volumes"][-1] == {
+        "name": public,
+        "hostPath": {"path": "/data/public", "type": "Directory"},
+    }
+    assert pod["spec"]["containers"][0]["volumeMounts"][-1] == {
+        "name": public,
+        "mountPath": "/data/public",
+        "readOnly": True,
+    }
+    # and the workers of a distributed run the same
+    (worker,) = objects.make_worker_pods(
+        BASE,
+        {**workload, "placement": {"gpu-1": [0], "gpu-2": [0]}},
+        limits=V6,
+        rendezvous=Rendezvous("ytung-7", "ytung"),
+        command=["x"],
+        data=DataVolume("ytung-data", "/srv/ytung"),
+        path_volumes=volumes,
+    )
+    assert worker["spec"]["containers"][0]["volumeMounts"][-1]["mountPath"] == "/data/public"
 
 
 @pytest.mark.parametrize("owner", ["..", ".", "", "a/../../jobs", "x\\y"])
@@ -340,11 +410,14 @@ RDZV = Rendezvous("ytung-12", "ytung", 29500)
 def test_master_pod_has_the_torch_distributed_env_and_a_hostname():
     pod = objects.make_workload_pod(BASE, TWO_NODES, limits=V6, rendezvous=RDZV)
     env = pod["spec"]["containers"][0]["env"]
-    assert env[-4:] == [
+    assert env[-6:] == [
         {"name": "MASTER_ADDR", "value": "ytung-12-0.ytung-12.ytung.svc"},
         {"name": "MASTER_PORT", "value": "29500"},
         {"name": "RANK", "value": "0"},
         {"name": "WORLD_SIZE", "value": "2"},
+        # the job runner of this pod runs node 0's ranks of 2 nodes
+        {"name": "YTUNG_NODE_RANK", "value": "0"},
+        {"name": "YTUNG_NODE_COUNT", "value": "2"},
     ]
     assert pod["spec"]["hostname"] == "ytung-12-0" and pod["spec"]["subdomain"] == "ytung-12"
     assert pod["spec"]["affinity"] == PIN_GPU_1
@@ -391,6 +464,8 @@ def test_worker_pods_one_per_extra_node():
                         {"name": "MASTER_PORT", "value": "29500"},
                         {"name": "RANK", "value": "1"},
                         {"name": "WORLD_SIZE", "value": "2"},
+                        {"name": "YTUNG_NODE_RANK", "value": "1"},
+                        {"name": "YTUNG_NODE_COUNT", "value": "2"},
                     ],
                     "resources": {
                         "requests": {"cpu": "2", "memory": "400Mi"},
@@ -604,6 +679,16 @@ def test_every_object_is_valid_kubernetes():
             BASE, TWO_NODES, limits=V6, rendezvous=RDZV, command=["sleep", "infinity"], data=data
         ),
         objects.make_headless_service(TWO_NODES, RDZV),
+        objects.make_workload_pod(
+            BASE,
+            {**TRAINING_WORKLOAD, "user_options": {"job": {"id": 4, "data_path": "/d/p/x"}}},
+            limits=V6,
+            data=data,
+            path_volumes=[
+                objects.PathVolume("/d/p"),
+                objects.PathVolume("/d", {"persistentVolumeClaim": {"claimName": "d"}}),
+            ],
+        ),
         objects.make_image_save_job(
             name="ytung-save-7",
             namespace="ytung",

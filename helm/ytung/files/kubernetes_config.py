@@ -32,6 +32,19 @@ c.YtungKubeSpawner.data_pvc = chart["data_pvc"]
 c.YtungKubeSpawner.data_root = chart["data_root"]
 c.YtungKubeSpawner.worker_cmd = chart["worker_command"]
 c.YtungKubeSpawner.rendezvous_port = chart["rendezvous_port"]
+c.YtungKubeSpawner.job_worker_cmd = chart["job_worker_command"]
+# S1 server paths: the service allows them, the hub pod and the training pods mount them
+if roots := chart["dataset_path_roots"]:
+    environment = service.setdefault("environment", {})
+    environment["YTUNG_DATASET_PATH_ROOTS"] = ":".join(r["path"] for r in roots)
+    c.YtungKubeSpawner.dataset_path_volumes = {
+        r["path"]: (
+            {"persistentVolumeClaim": {"claimName": r["existingClaim"], "readOnly": True}}
+            if r.get("existingClaim")
+            else {}
+        )
+        for r in roots
+    }
 c.YtungKubeSpawner.image_save_tool_image = chart["image_save"]["toolImage"]
 c.YtungKubeSpawner.image_registry_secret = chart["image_save"]["registrySecret"]
 c.YtungKubeSpawner.image_registry_insecure = chart["image_save"]["insecureRegistry"]
