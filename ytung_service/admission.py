@@ -19,7 +19,8 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -32,10 +33,12 @@ from .permissions import ADMIN
 from .scheduling import (
     Allocation,
     ClusterState,
+    Estimate,
     Node,
     Policy,
     Queue,
     Workload,
+    estimate_starts,
     never_fits,
     overdue,
     preview,
@@ -68,6 +71,18 @@ class Effects:
 
 def reason_dict(reason) -> dict[str, Any]:
     return {"code": reason.code, "message": reason.message, "params": dict(reason.params)}
+
+
+def estimate_dict(estimate: Estimate | None) -> dict[str, Any] | None:
+    """What a queued workload's reason keeps of its estimated start (X1): the time (seconds) or
+    None, and why (translated when shown)."""
+    if estimate is None:
+        return None
+    return {"start": estimate.start, **reason_dict(estimate.reason)}
+
+
+def iso(seconds: float | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 def allocation_of(w: orm.Workload) -> Allocation:
@@ -262,13 +277,22 @@ class Admission:
             if workload.status == orm.UNAPPROVED:
                 return {"would": "approval", "reason": dict(workload.reason)}
             state = self._state(session, nodes)
-            action = preview(state, request_of(workload), self.clock(), self.policy)
+            now = self.clock()
+            request = request_of(workload)
+            action = preview(state, request, now, self.policy)
+            if isinstance(action, Queue):
+                with_it = replace(state, queue=[*state.queue, request])
+                estimate = estimate_starts(with_it, now, self.policy, targets=[request.id])
         if isinstance(action, Queue):
+            found = estimate[request.id]
             return {
                 "would": "queue",
                 "position": action.position,
                 "ahead": action.ahead,
                 "reason": reason_dict(action.reason),
+                #: X1: "no later than" (ISO time), or None with the reason why it is unknown
+                "estimated_start": iso(found.start),
+                "estimate_reason": reason_dict(found.reason),
             }
         return {"would": "start", "placement": {n: list(i) for n, i in action.placement.items()}}
 
@@ -312,12 +336,16 @@ class Admission:
             hours = by_name[w.vc].max_hours if w.vc in by_name else None
             w.reason = {**TIME_LIMIT, "params": {"hours": hours}}
             effects.stop.append(w.id)
-        decision = schedule(
-            ClusterState(
-                nodes, vcs, [allocation_of(w) for w in active], [request_of(w) for w in queued]
-            ),
-            now,
-            self.policy,
+        state = ClusterState(
+            nodes, vcs, [allocation_of(w) for w in active], [request_of(w) for w in queued]
+        )
+        decision = schedule(state, now, self.policy)
+        # X1: when each queued workload starts at the latest, kept with its queue reason
+        waiting = [q.workload_id for q in decision.queued]
+        estimates = (
+            estimate_starts(state, now, self.policy, targets=waiting, first=decision)
+            if waiting
+            else {}
         )
         for preempt in decision.preempted:
             for victim in preempt.victims:
@@ -339,7 +367,11 @@ class Admission:
                 effects.start.append(w.id)
         for q in decision.queued:
             w = by_id[q.workload_id]
-            w.position, w.ahead, w.reason = q.position, q.ahead, reason_dict(q.reason)
+            w.position, w.ahead = q.position, q.ahead
+            w.reason = {
+                **reason_dict(q.reason),
+                "estimate": estimate_dict(estimates.get(q.workload_id)),
+            }
         session.flush()
         return effects
 
@@ -519,6 +551,10 @@ def workload_model(w: orm.Workload, t, vc: orm.Vc | None, now: float) -> dict[st
     left = None
     if w.status in orm.ACTIVE_STATUSES:
         left = time_left(allocation_of(w), to_scheduling(vc) if vc else None, now)
+    queue = None
+    if w.status == orm.QUEUED and reason:
+        queue = {"position": w.position, "ahead": w.ahead, "reason": reason["text"]}
+        queue.update(queue_estimate(w.reason.get("estimate"), t, now))
     return {
         "id": w.id,
         "kind": w.kind,
@@ -532,9 +568,8 @@ def workload_model(w: orm.Workload, t, vc: orm.Vc | None, now: float) -> dict[st
         "priority": w.priority,
         "preemptible": w.preemptible,
         "status": w.status,
-        "queue": {"position": w.position, "ahead": w.ahead, "reason": reason["text"]}
-        if w.status == orm.QUEUED and reason
-        else None,
+        #: X1: position, reason, and the estimated start ("no later than"; None = unknown)
+        "queue": queue,
         "reason": reason,
         "placement": {node: list(ids) for node, ids in w.placement.items()},
         "server_name": w.server_name,
@@ -549,4 +584,16 @@ def workload_model(w: orm.Workload, t, vc: orm.Vc | None, now: float) -> dict[st
         "ended": w.ended_at,
         #: seconds (V4); None = unlimited ("--")
         "time_left": None if left is None else round(left),
+    }
+
+
+def queue_estimate(estimate: dict[str, Any] | None, t, now: float) -> dict[str, Any]:
+    """``estimated_start`` (ISO time, never before *now*: the pass that estimated it may be a few
+    seconds old) and the translated ``estimate_reason``; both None before a pass estimated it."""
+    if not estimate:
+        return {"estimated_start": None, "estimate_reason": None}
+    start = estimate.get("start")
+    return {
+        "estimated_start": None if start is None else iso(max(float(start), now)),
+        "estimate_reason": t(estimate["message"], **(estimate.get("params") or {})),
     }

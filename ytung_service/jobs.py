@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import orm
+from .admission import queue_estimate
 from .errors import DomainError
 from .i18n import N_
 from .search import rank
@@ -395,7 +397,11 @@ def job_model(
         "exit_code": job.exit_code,
         "stderr_tail": job.message,
         "reason": reason,
-        "queue": {"position": workload.position, "ahead": workload.ahead}
+        "queue": {
+            "position": workload.position,
+            "ahead": workload.ahead,
+            **queue_estimate((workload.reason or {}).get("estimate"), t, time.time()),
+        }
         if workload is not None and workload.status == orm.QUEUED
         else None,
         "started": iso(workload.started_at) if workload is not None else None,

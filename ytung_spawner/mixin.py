@@ -4,8 +4,8 @@
 - offers VC, device type, devices per node and nodes in the spawn form (SPEC D1, V7);
 - asks the platform service for an allocation; while the workload waits for an admin's
   approval the spawn progress says "Waiting for approval" (a rejection ends the spawn with
-  the admin's reason); while it is queued, the progress shows its position and the reason
-  (V3, X1); once admitted, binds the devices it
+  the admin's reason); while it is queued, the progress shows its position, the reason and
+  the estimated start (V3, X1); once admitted, binds the devices it
   got (``CUDA_VISIBLE_DEVICES`` / ``ASCEND_RT_VISIBLE_DEVICES``) and launches;
 - ``start_timeout`` (the hub's knob) counts from admission, not from the spawn request;
 - reports ``started`` / ``stopped`` / ``failed`` so the devices are freed at once.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import datetime
 
 from jinja2 import Environment, FileSystemLoader
 from tornado import web
@@ -37,6 +38,32 @@ TEMPLATES = Environment(
 )
 
 DEVICE_ENV = {NVIDIA_GPU: "CUDA_VISIBLE_DEVICES", HUAWEI_NPU: "ASCEND_RT_VISIBLE_DEVICES"}
+
+
+def queued_message(queue: dict, _) -> str:
+    """The spawn progress of a queued workload: position, blocking reason and (X1) the estimated
+    start — a "no later than" time in UTC (the hub's progress text is rendered as is), or why it
+    is unknown."""
+    position = queue.get("position") or "?"
+    reason = queue.get("reason") or ""
+    how = queue.get("estimate_reason")
+    if not how:  # not estimated yet (the service's next pass will)
+        return _("Queued at position {position}: {reason}", position=position, reason=reason)
+    start = queue.get("estimated_start")
+    if start is None:
+        return _(
+            "Queued at position {position}: {reason}. Estimated start: {how}",
+            position=position,
+            reason=reason,
+            how=how,
+        )
+    return _(
+        "Queued at position {position}: {reason}. Estimated start: {start} UTC, {how}",
+        position=position,
+        reason=reason,
+        start=datetime.fromisoformat(start).strftime("%Y-%m-%d %H:%M"),
+        how=how,
+    )
 
 
 class YtungSpawnerMixin(Configurable):
@@ -229,12 +256,7 @@ class YtungSpawnerMixin(Configurable):
                         reason=(workload.get("reason") or {}).get("text") or "",
                     )
                 else:
-                    queue = workload.get("queue") or {}
-                    self._ytung_message = _(
-                        "Queued at position {position}: {reason}",
-                        position=queue.get("position") or "?",
-                        reason=queue.get("reason") or "",
-                    )
+                    self._ytung_message = queued_message(workload.get("queue") or {}, _)
                 await asyncio.sleep(self.ytung_poll_interval)
                 workload = await client.workload(workload["id"])
         except PlatformError as e:

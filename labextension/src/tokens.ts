@@ -64,6 +64,10 @@ export interface IQueuedWorkload {
   ahead: number;
   /** why it waits, already in the language asked for */
   reason: string;
+  /** X1: starts no later than this (ISO 8601); `null`: unknown (see `estimate_reason`) */
+  estimated_start?: string | null;
+  /** how the estimate was found, or why it is unknown; `null`: not estimated yet */
+  estimate_reason?: string | null;
   /** ISO 8601 */
   submitted: string;
 }

@@ -169,6 +169,9 @@ async def test_two_gpus_two_users_third_queues_then_starts(cluster, admin, users
     # the hub's spawn progress (what the spawn-pending page shows) says it too
     events = _progress_messages(cluster, "u3", users["u3"], until="Queued at position 1")
     assert any("Queued at position 1" in m and "vision" in m for m in events), events
+    # … with when it starts at the latest: u1 and u2 run under vision's 24 h limit (X1)
+    assert any("Estimated start:" in m and " UTC, no later than" in m for m in events), events
+    assert w3["queue"]["estimated_start"] is not None
     mine = cluster.api("GET", "me/vcs", users["u3"]).json()
     assert mine["queued"][0]["position"] == 1
     vision = next(vc for vc in mine["vcs"] if vc["name"] == "vision")
@@ -304,6 +307,48 @@ def test_concurrent_submissions_never_oversubscribe(cluster, admin, users):
         for d in n["devices"]
         if d["held_by"] and d["held_by"]["workload"] in burst
     ]
+
+
+def test_a_queued_workload_shows_its_estimated_start(cluster, admin, users):
+    """X1: behind a workload of a VC with a 1-hour limit, the estimate is that workload's deadline."""
+    from datetime import datetime
+
+    # the NPU quota of the burst test's VC (idle by now) goes to a VC with a 1-hour limit
+    assert cluster.api("DELETE", "vcs/burst", admin).status_code in (200, 204, 404)
+    r = cluster.api(
+        "POST", "vcs", admin, json={"name": "hourly", "quota": {NPU: 8}, "max_hours": 1}
+    )
+    assert r.status_code == 201, r.text
+    for name in ("u1", "u2"):
+        assert cluster.api("POST", "vcs/hourly/members", admin, json={"user": name}).ok
+    npu = {"vc": "hourly", "device_type": NPU, "devices_per_node": 8}
+    first = cluster.api("POST", "workloads", users["u1"], json={**npu, "name": "first"}).json()
+    assert first["status"] in ("scheduling", "running"), first
+    second = cluster.api("POST", "workloads", users["u2"], json={**npu, "name": "second"}).json()
+    assert second["status"] == "queued", second
+    deadline = first["admitted"] + 3600
+    queue = second["queue"]
+    assert queue["position"] == 1
+    assert abs(datetime.fromisoformat(queue["estimated_start"]).timestamp() - deadline) < 1
+    assert "time limit" in queue["estimate_reason"]
+    # the Lab's list of my queued workloads shows the same
+    mine = cluster.api("GET", "me/vcs", users["u2"]).json()["queued"]
+    [entry] = [q for q in mine if q["id"] == second["id"]]
+    assert entry["estimated_start"] == queue["estimated_start"]
+    # and the form's preview for one more: after both hours
+    r = cluster.api("GET", "workloads/preview", users["u1"], params=npu).json()
+    assert r["would"] == "queue"
+    assert abs(datetime.fromisoformat(r["estimated_start"]).timestamp() - deadline - 3600) < 120
+    assert cluster.api("DELETE", f"workloads/{second['id']}", users["u2"]).json()["status"] == (
+        "closed"
+    )
+    cluster.api("DELETE", f"workloads/{first['id']}", users["u1"])
+    _wait(
+        lambda: (
+            cluster.api("GET", f"workloads/{first['id']}", users["u1"]).json()["status"] == "closed"
+        ),
+        what="first closed",
+    )
 
 
 def test_time_limit_stops_the_workload_and_admin_can_extend(cluster, admin, users):

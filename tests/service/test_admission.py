@@ -5,6 +5,7 @@ inventory; the effects it returns are what the reconciler would do on the hub.
 """
 
 import asyncio
+from datetime import UTC
 
 import pytest
 from sqlalchemy.orm import sessionmaker
@@ -158,3 +159,57 @@ async def test_extend_refuses_a_workload_that_does_not_run(setup):
     with pytest.raises(DomainError) as e:
         await admission.extend(queued, 1.0)
     assert e.value.status == 409 and "this one is queued" in str(e.value)
+
+
+async def test_a_queued_workload_shows_when_it_starts_at_the_latest(setup):
+    """X1: behind a workload with a 1-hour limit the estimate is that workload's deadline; behind
+    one without a limit it is unknown, and says so."""
+    from datetime import datetime
+
+    from ytung_service.admission import workload_model
+
+    admission, sessions, clock = setup
+    with sessions() as s:
+        orm.Vc.find(s, "a").max_hours = 1.0
+        s.commit()
+    ann = user(sessions, "ann")
+    npu = {"vc": "a", "device_type": HUAWEI_NPU, "devices_per_node": 8}
+    running, _ = await admission.submit(npu, ann)
+    clock.now += 600
+    waiting, _ = await admission.submit(npu, ann)
+    preview = await admission.preview(npu, ann)
+    # a third one would wait for the first to end and then for the second's hour
+    assert preview["would"] == "queue"
+    assert preview["estimated_start"] == datetime.fromtimestamp(1000.0 + 7200, UTC).isoformat()
+    assert preview["estimate_reason"]["code"] == "estimate_time_limits"
+    assert preview["estimate_reason"]["params"] == {"ended": 2}
+
+    def queue_of(wid):
+        with sessions() as s:
+            w = s.get(orm.Workload, wid)
+            model = workload_model(w, lambda m, **p: m.format(**p), None, clock.now)
+            return model["queue"]
+
+    queue = queue_of(waiting)
+    assert queue["position"] == 1
+    assert queue["estimated_start"] == datetime.fromtimestamp(1000.0 + 3600, UTC).isoformat()
+    assert queue["estimate_reason"].startswith("no later than when 1 running workload(s)")
+    assert queue_of(running) is None  # only a queued workload has a queue entry
+    # the VC loses its limit: the next pass cannot tell any more
+    with sessions() as s:
+        orm.Vc.find(s, "a").max_hours = None
+        s.commit()
+    await admission.run_pass()
+    queue = queue_of(waiting)
+    assert queue["estimated_start"] is None
+    assert queue["estimate_reason"] == "unknown: a workload ahead has no time limit"
+    # an estimate never lies in the past when a pass is a little older than the reader
+    with sessions() as s:
+        orm.Vc.find(s, "a").max_hours = 1.0
+        s.commit()
+    await admission.run_pass()
+    clock.now += 7200
+    with sessions() as s:
+        w = s.get(orm.Workload, waiting)
+        model = workload_model(w, lambda m, **p: m.format(**p), None, clock.now)
+    assert model["queue"]["estimated_start"] == datetime.fromtimestamp(clock.now, UTC).isoformat()

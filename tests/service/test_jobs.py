@@ -242,3 +242,30 @@ def test_the_preset_trains_to_its_listed_quality(tmp_path):
     )  # fmt: skip
     assert "resumed from" in out.stdout and "epoch 5/5" in out.stdout
     assert "epoch 1/5" not in out.stdout
+
+
+def test_a_queued_job_shows_its_estimated_start():
+    """X1 in the job list and detail: the estimate the scheduler pass kept with the reason."""
+    from ytung_service.i18n import translator
+    from ytung_service.scheduling.messages import MESSAGES
+
+    job = orm.TrainingJob(id=4, name="j", paused=False, exit_code=None, spec={}, runs=[])
+    w = orm.Workload(id=9, status="queued", position=2, ahead=1, server_name="training-4")
+    w.reason = {
+        "code": "quota",
+        "message": "waiting",
+        "params": {},
+        "estimate": {
+            "start": 4102444800.0,
+            "code": "estimate_unlimited",
+            "message": MESSAGES["estimate_unlimited"],
+            "params": {},
+        },
+    }
+    queue = jobs.job_model(job, w, translator("zh_CN"))["queue"]
+    assert (queue["position"], queue["ahead"]) == (2, 1)
+    assert queue["estimated_start"].startswith("2100-01-01")
+    assert queue["estimate_reason"] == translator("zh_CN")(MESSAGES["estimate_unlimited"])
+    assert queue["estimate_reason"] != MESSAGES["estimate_unlimited"]  # translated
+    w.reason = {"code": "quota", "message": "waiting", "params": {}}  # not estimated yet
+    assert jobs.job_model(job, w, translator("en"))["queue"]["estimated_start"] is None

@@ -65,6 +65,9 @@ class MyVcsHandler(APIHandler):
                         "position": w.position,
                         "ahead": w.ahead,
                         "reason": model["reason"]["text"] if model["reason"] else "",
+                        # X1: "no later than" (ISO time) or None, and how it was found
+                        "estimated_start": (model["queue"] or {}).get("estimated_start"),
+                        "estimate_reason": (model["queue"] or {}).get("estimate_reason"),
                         "submitted": datetime.fromtimestamp(w.submit_time, UTC).isoformat(),
                     }
                 )

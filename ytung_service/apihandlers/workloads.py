@@ -135,12 +135,14 @@ class WorkloadPreviewHandler(WorkloadMixin, APIHandler):
                 body[key] = int(value)
         body["preemptible"] = self.get_argument("preemptible", "") in ("1", "true", "on")
         result = await self.ytung.admission.preview(body, self.platform_user)
-        if result.get("reason"):
-            reason = result["reason"]
-            result["reason"] = {
-                "code": reason["code"],
-                "text": self.t(reason["message"], **reason["params"]),
-            }
+        for key in ("reason", "estimate_reason"):
+            # X1: why it would queue, and how its estimated start was found (or why unknown)
+            if result.get(key):
+                reason = result[key]
+                result[key] = {
+                    "code": reason["code"],
+                    "text": self.t(reason["message"], **reason["params"]),
+                }
         self.write_json(result)
 
 

@@ -18,7 +18,8 @@ No I/O, no database, no clock: the service passes the state and the time in and 
 
 Modules: :mod:`.devices` (types, nodes, NPU rings), :mod:`.shapes` (legal counts and per-node id sets),
 :mod:`.quota` (VCs, allocations, usage sums, time limits), :mod:`.placement` (free-device index, best fit),
-:mod:`.queue` (order, :func:`schedule`, :func:`never_fits`), :mod:`.messages` (``_`` and :class:`Reason`).
+:mod:`.queue` (order, :func:`schedule`, :func:`never_fits`), :mod:`.estimate` (the "no later than"
+start of queued workloads), :mod:`.messages` (``_`` and :class:`Reason`).
 """
 
 from .devices import (
@@ -32,6 +33,7 @@ from .devices import (
     is_device_type,
     ring_of,
 )
+from .estimate import Estimate, end_bound, estimate_starts
 from .messages import MESSAGES, Reason, reason
 from .placement import FreeIndex
 from .queue import (
@@ -73,6 +75,7 @@ __all__ = [
     "Allocation",
     "ClusterState",
     "Decision",
+    "Estimate",
     "FreeIndex",
     "InvalidRequest",
     "Node",
@@ -86,6 +89,8 @@ __all__ = [
     "Workload",
     "capacity",
     "cluster_problem",
+    "end_bound",
+    "estimate_starts",
     "is_cpu_only",
     "is_device_type",
     "legal_devices",

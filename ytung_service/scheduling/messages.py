@@ -83,6 +83,17 @@ MESSAGES: dict[str, str] = {
         "Waiting for {count} preempted or stopping workload(s) to free their devices; "
         "{ahead} workloads ahead"
     ),
+    # the estimated start of a queued workload (estimate.estimate_starts)
+    "estimate_now": _("it can start as soon as the scheduler runs again"),
+    "estimate_time_limits": _(
+        "no later than when {ended} running workload(s) have ended (each at its time limit at the "
+        "latest), if nothing is submitted ahead of it"
+    ),
+    "estimate_unlimited": _("unknown: a workload ahead has no time limit"),
+    "estimate_never_fits": _("unknown: the request does not fit even when all devices are free"),
+    "estimate_too_far": _(
+        "unknown: more than {passes} rounds of workloads must end first; the estimate stops there"
+    ),
     # what a preempted workload shows
     "preempted": _("Preempted: VC '{vc}' needs its {device_type} back for workload {for_workload}"),
 }

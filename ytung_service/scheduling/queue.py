@@ -84,10 +84,15 @@ def order_key(workload: Workload) -> tuple[bool, int, float, str]:
 @dataclass(frozen=True)
 class Policy:
     """Knobs of a pass. ``reserve_after``: seconds a workload waits before it reserves devices (or VC
-    quota); ``reservations_per_type``: how many workloads per device type may hold devices at once."""
+    quota); ``reservations_per_type``: how many workloads per device type may hold devices at once;
+    ``estimate_passes``: most passes per device type that :func:`~.estimate.estimate_starts` simulates,
+    ``estimate_work``: most queued workloads those passes may decide in all (a pass over a long queue
+    costs more, so a long queue gets fewer passes)."""
 
     reserve_after: float = 600.0
     reservations_per_type: int = 1
+    estimate_passes: int = 16
+    estimate_work: int = 8_000
 
 
 @dataclass(frozen=True)

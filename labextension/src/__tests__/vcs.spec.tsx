@@ -147,6 +147,46 @@ describe('VirtualClusters', () => {
     expect(byTestId('ytung-queue-empty')).toBeNull();
   });
 
+  it('shows the estimated start of a queued workload, or why it is unknown', async () => {
+    const data = myVCs();
+    const how =
+      'no later than when 1 running workload(s) have ended (each at its time limit at the latest), ' +
+      'if nothing is submitted ahead of it';
+    data.queued[0] = {
+      ...data.queued[0],
+      estimated_start: '2026-11-28T11:00:00+00:00',
+      estimate_reason: how
+    } as any;
+    data.queued.push({
+      ...data.queued[0],
+      id: 13,
+      position: 2,
+      estimated_start: null,
+      estimate_reason: 'unknown: a workload ahead has no time limit'
+    } as any);
+    data.queued.push({ ...myVCs().queued[0], id: 14, position: 3 });
+    mockedRequest.mockResolvedValue(data);
+    await render(<VirtualClusters trans={trans} />);
+    const items = [...container.querySelectorAll<HTMLElement>('[data-testid="ytung-queue-item"]')];
+    expect(items.map(i => i.dataset.workload)).toEqual(['12', '13', '14']);
+
+    const known = byTestId('ytung-queue-estimate', items[0]);
+    expect(known?.querySelector('time')?.dateTime).toBe('2026-11-28T11:00:00+00:00');
+    expect(known?.querySelector('time')?.textContent).toBe(
+      new Date('2026-11-28T11:00:00+00:00').toLocaleString('en')
+    );
+    expect(known?.textContent).toContain(`(${how})`);
+    expect(items[0].textContent).toContain('Estimated start');
+
+    const unknown = byTestId('ytung-queue-estimate', items[1]);
+    expect(unknown?.querySelector('time')).toBeNull();
+    expect(unknown?.textContent).toBe('unknown: a workload ahead has no time limit');
+
+    // not estimated yet (before the service's next pass): no row at all
+    expect(byTestId('ytung-queue-estimate', items[2])).toBeNull();
+    expect(items[2].textContent).not.toContain('Estimated start');
+  });
+
   it('orders the queue by position and shows CPU-only workloads as CPU', async () => {
     const data = myVCs();
     data.queued.push({

@@ -16,6 +16,7 @@ import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { requestAPI, YtungAPIError } from '../handler';
 import { PollingSectionPanel } from './section';
+import { EstimatedStart } from './vcs';
 
 export const REFRESH_INTERVAL_MS = 10_000;
 export const PORT_RANGE: [number, number] = [40000, 49999];
@@ -41,6 +42,12 @@ export interface IDevEnv {
   status_text: string;
   paused: boolean;
   reason: { code: string; text: string } | null;
+  /** while queued (X1): position, reason and the estimated start */
+  queue?: {
+    position: number | null;
+    estimated_start?: string | null;
+    estimate_reason?: string | null;
+  } | null;
   time_left: number | null;
   lab_url: string | null;
   proxy_url: string | null;
@@ -567,6 +574,12 @@ function DevEnvCard({
         <dd>{env.privileged ? trans.__('Yes') : trans.__('No')}</dd>
       </dl>
       {env.reason && <div className="ytung-muted">{env.reason.text}</div>}
+      {env.queue?.estimate_reason && (
+        <div className="ytung-muted">
+          {trans.__('Estimated start')}:{' '}
+          <EstimatedStart start={env.queue.estimated_start} how={env.queue.estimate_reason} />
+        </div>
+      )}
       {env.ssh && (
         <div className="ytung-devenv-ssh" data-testid="ytung-devenv-ssh">
           <code>{env.ssh.command}</code>

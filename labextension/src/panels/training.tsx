@@ -13,6 +13,7 @@ import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { requestAPI, YtungAPIError } from '../handler';
 import { PollingSectionPanel } from './section';
+import { EstimatedStart } from './vcs';
 
 export const REFRESH_INTERVAL_MS = 10_000;
 export const TAIL_INTERVAL_MS = 2_000;
@@ -36,6 +37,12 @@ export interface IJob {
   exit_code: number | null;
   stderr_tail: string | null;
   reason: { code: string; text: string } | null;
+  /** while queued (X1): position and, once estimated, the estimated start */
+  queue?: {
+    position: number | null;
+    estimated_start?: string | null;
+    estimate_reason?: string | null;
+  } | null;
   spec: Record<string, any>;
   ports: {
     jupyter: string;
@@ -985,6 +992,14 @@ export function JobDetail({
             <>
               <dt>{trans.__('Reason')}</dt>
               <dd data-testid="ytung-training-reason">{job.reason.text}</dd>
+            </>
+          )}
+          {job.queue?.estimate_reason && (
+            <>
+              <dt>{trans.__('Estimated start')}</dt>
+              <dd>
+                <EstimatedStart start={job.queue.estimated_start} how={job.queue.estimate_reason} />
+              </dd>
             </>
           )}
           <dt>{trans.__('Engine')}</dt>

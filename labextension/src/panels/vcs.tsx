@@ -379,6 +379,36 @@ function formatTime(iso: string): string {
   return date.toLocaleString(getLanguage() === 'zh_CN' ? 'zh-CN' : 'en');
 }
 
+/**
+ * X1: when a queued workload starts at the latest — the time in the reader's zone with how it
+ * was found — or why that is unknown; nothing before the service has estimated it.
+ */
+export function EstimatedStart({
+  start,
+  how
+}: {
+  start?: string | null;
+  how?: string | null;
+}): JSX.Element | null {
+  if (!how) {
+    return null;
+  }
+  return (
+    <span className="ytung-queue-estimate" data-testid="ytung-queue-estimate">
+      {start ? (
+        <>
+          <time dateTime={start} title={start}>
+            {formatTime(start)}
+          </time>{' '}
+          <span className="ytung-muted">({how})</span>
+        </>
+      ) : (
+        how
+      )}
+    </span>
+  );
+}
+
 function QueueItem({
   item,
   trans
@@ -422,6 +452,14 @@ function QueueItem({
         </dd>
         <dt>{trans.__('Workloads ahead')}</dt>
         <dd data-testid="ytung-queue-ahead">{item.ahead}</dd>
+        {item.estimate_reason && (
+          <>
+            <dt>{trans.__('Estimated start')}</dt>
+            <dd>
+              <EstimatedStart start={item.estimated_start} how={item.estimate_reason} />
+            </dd>
+          </>
+        )}
         <dt>{trans.__('Submitted')}</dt>
         <dd data-testid="ytung-queue-submitted">
           <time dateTime={item.submitted} title={item.submitted}>
