@@ -16,15 +16,22 @@ checked *before* anything of it is written:
 
 Files are written ``0644`` and directories ``0755`` whatever the archive says (no setuid bits).
 Nothing here touches the database; the caller moves the finished directory into place.
+
+A tar (plain or gzipped) can also be unpacked while it is still being uploaded: :func:`extract`
+accepts a :class:`GrowingFile`, which reads the upload's file as its bytes arrive and blocks
+until they do (or raises :class:`Interrupted` when the upload is abandoned, rewritten or stalls;
+the caller then unpacks the finished file as usual).
 """
 
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import stat
 import tarfile
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -36,6 +43,8 @@ from .errors import DomainError
 KINDS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar", ".zip": "zip"}
 
 _BUFFER = 1 << 20
+#: bytes of a member copied at once while following a growing upload
+_FOLLOW_STEP = 8 << 20
 
 #: the kernel copies members of uncompressed tars (no trip through Python's memory)
 _COPY_RANGE = hasattr(os, "copy_file_range")
@@ -62,6 +71,97 @@ class Limits:
 class ExtractStats:
     files: int
     bytes: int
+
+
+class Interrupted(Exception):
+    """A :class:`GrowingFile` will not get its bytes (the upload was cancelled, rewritten or
+    stalled): nothing is wrong with the archive, so the caller may unpack the finished file."""
+
+
+class GrowingFile(io.RawIOBase):
+    """The archive an upload is writing, read while it grows.
+
+    The writer calls :meth:`advance` with the number of bytes on disk; reads block until the
+    bytes they ask for (never past ``size``, the upload's declared size) are there, so a reader
+    sees an ordinary file of ``size`` bytes. :meth:`abort`, or ``stall`` seconds without new
+    bytes, make a waiting read raise :class:`Interrupted`.
+    """
+
+    def __init__(self, path: Path | str, size: int, *, stall: float = 600.0):
+        super().__init__()
+        self.name = str(path)
+        self.size = size
+        self.stall = stall
+        self._fd = os.open(path, os.O_RDONLY)
+        self._position = 0
+        self._available = 0
+        self._aborted: str | None = None
+        self._changed = threading.Condition()
+
+    # -- the writer's side ----------------------------------------------------------------
+    def advance(self, available: int) -> None:
+        """``available`` bytes are written (from the start of the file)."""
+        with self._changed:
+            if available > self._available:
+                self._available = available
+                self._changed.notify_all()
+
+    def abort(self, reason: str) -> None:
+        with self._changed:
+            self._aborted = reason
+            self._changed.notify_all()
+
+    # -- the reader's side ----------------------------------------------------------------
+    def wait_for(self, end: int) -> None:
+        """Block until the first ``end`` bytes (at most ``size``) are written."""
+        end = min(end, self.size)
+        with self._changed:
+            while self._available < end:
+                if self._aborted:
+                    raise Interrupted(self._aborted)
+                if not self._changed.wait(self.stall) and self._available < end:
+                    raise Interrupted(f"no new bytes for {self.stall:g} s")
+            if self._aborted:
+                raise Interrupted(self._aborted)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self.size - self._position)
+        if want <= 0:
+            return 0
+        self.wait_for(self._position + want)
+        view = memoryview(buffer)
+        got = 0
+        while got < want:
+            n = os.preadv(self._fd, [view[got:want]], self._position + got)
+            if n == 0:  # the file is shorter than announced (truncated behind our back)
+                raise Interrupted("the upload's file shrank")
+            got += n
+        self._position += got
+        return got
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
 
 
 def archive_kind(filename: str) -> str:
@@ -214,14 +314,19 @@ class _Writer:
                 out.write(chunk)
         return written
 
-    def file_range(self, name: str, src_fd: int, offset: int, size: int) -> int:
+    def file_range(self, name: str, src_fd: int, offset: int, size: int, wait=None) -> int:
         """Write one regular file from ``size`` bytes at ``offset`` of ``src_fd`` (an
-        uncompressed tar), copied by the kernel; answers the bytes written."""
+        uncompressed tar), copied by the kernel; answers the bytes written. ``wait(end)``, when
+        given, blocks until the source holds its first ``end`` bytes (a growing upload): the
+        copy follows the upload in steps instead of waiting for the whole member."""
         fd = self._create(name, size)
         written = 0
         try:
             while written < size:
                 count = min(size - written, 1 << 30)
+                if wait is not None:
+                    count = min(count, _FOLLOW_STEP)
+                    wait(offset + written + count)
                 try:
                     n = os.copy_file_range(src_fd, fd, count, offset + written)
                 except OSError as e:
@@ -229,15 +334,16 @@ class _Writer:
                         raise
                     n = -1
                 if n < 0:  # not supported here: copy through user space
-                    os.lseek(src_fd, offset + written, os.SEEK_SET)
-                    with os.fdopen(os.dup(src_fd), "rb") as src:
-                        while written < size:
-                            chunk = src.read(min(_BUFFER, size - written))
-                            if not chunk:
-                                break
-                            os.write(fd, chunk)
-                            written += len(chunk)
-                            self.bytes += len(chunk)
+                    while written < size:
+                        step = min(_BUFFER, size - written)
+                        if wait is not None:
+                            wait(offset + written + step)
+                        chunk = os.pread(src_fd, step, offset + written)
+                        if not chunk:
+                            break
+                        os.write(fd, chunk)
+                        written += len(chunk)
+                        self.bytes += len(chunk)
                     break
                 if n == 0:
                     break  # end of the archive: truncated
@@ -305,19 +411,27 @@ class _Writer:
 
 
 def extract(
-    archive: Path | str, kind: str, dest: Path | str, limits: Limits | None = None
+    archive: Path | str | GrowingFile, kind: str, dest: Path | str, limits: Limits | None = None
 ) -> ExtractStats:
     """Unpack ``archive`` (of ``kind``) into ``dest``, which must not exist yet.
 
     On any refusal or error ``dest`` is removed and a 400 :class:`DomainError` raised.
+    ``archive`` may be a :class:`GrowingFile` of a tar still being uploaded; when it is
+    interrupted, ``dest`` is removed and :class:`Interrupted` raised.
     """
-    archive, dest = Path(archive), Path(dest)
+    growing = archive if isinstance(archive, GrowingFile) else None
+    if growing is not None and kind not in ("tar", "tar.gz"):
+        raise ValueError(f"a {kind} archive cannot be unpacked while it arrives")
+    archive = Path(growing.name if growing else archive)
+    dest = Path(dest)
     limits = limits or Limits()
     dest.mkdir(mode=0o755)
-    writer = _Writer(dest, limits, archive.stat().st_size)
+    writer = _Writer(dest, limits, growing.size if growing else archive.stat().st_size)
     try:
         if kind == "zip":
             _extract_zip(archive, writer)
+        elif growing is not None:
+            _extract_tar_from(growing, kind, writer, wait=growing.wait_for)
         elif kind in ("tar", "tar.gz"):
             _extract_tar(archive, kind, writer)
         else:
@@ -349,16 +463,22 @@ def extract(
 
 
 def _extract_tar(archive: Path, kind: str, writer: _Writer) -> None:
-    # random-access modes read members straight from the file (faster than the stream modes)
+    with open(archive, "rb") as raw:
+        _extract_tar_from(raw, kind, writer)
+
+
+def _extract_tar_from(raw, kind: str, writer: _Writer, wait=None) -> None:
+    # random-access modes read members straight from the file (faster than the stream modes);
+    # on a growing file they read in order too, so nothing is read before it has arrived
     mode = "r:gz" if kind == "tar.gz" else "r:"
-    with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode=mode, bufsize=_BUFFER) as tar:
+    with tarfile.open(fileobj=raw, mode=mode, bufsize=_BUFFER) as tar:
         for member in tar:
             if member.isdir():
                 writer.directory(member.name)
             elif member.isreg():
                 if kind == "tar" and not member.issparse() and _COPY_RANGE:
                     written = writer.file_range(
-                        member.name, raw.fileno(), member.offset_data, member.size
+                        member.name, raw.fileno(), member.offset_data, member.size, wait
                     )
                 else:
                     written = writer.file(member.name, tar.extractfile(member), member.size)

@@ -4,8 +4,12 @@ contract other parts of the platform use (training, annotation).
 Storage: ``<data_dir>/datasets/<id>/<version>/`` holds an extracted version; uploads in progress
 live in ``<data_dir>/datasets/.uploads/<upload id>`` and archives are unpacked into
 ``<data_dir>/datasets/.staging/<random>/`` first, then renamed into place (one ``rename`` on one
-filesystem: a version is either all there or not there). A registered server path stays where
-it is (``DatasetVersion.source == "path"``) and is never deleted by the platform.
+filesystem: a version is either all there or not there). A tar (plain or gzipped) is unpacked
+while its chunks arrive (:class:`Ingest`), so completing it only waits for the last bytes;
+whatever interrupts that (a cancel, a rewritten chunk, a restart of the service) leaves the
+upload to be unpacked from its file on completion, as a zip always is. A registered server
+path stays where it is (``DatasetVersion.source == "path"``) and is never deleted by the
+platform.
 
 Visibility: a private dataset exists only for its owner and admins (everything else answers
 404, as if it did not exist); a public one is readable by every platform user; only the owner
@@ -16,6 +20,7 @@ Handlers call this module; it never imports a handler.
 
 from __future__ import annotations
 
+import concurrent.futures
 import difflib
 import os
 import secrets
@@ -30,7 +35,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import orm
-from .archives import ExtractStats, Limits, archive_kind, extract, tree_stats
+from .archives import (
+    ExtractStats,
+    GrowingFile,
+    Interrupted,
+    Limits,
+    archive_kind,
+    extract,
+    tree_stats,
+)
 from .errors import DomainError
 from .permissions import ADMIN
 from .storage import ensure_dir
@@ -48,6 +61,11 @@ NAME_MAX = 64
 SEARCH_MAX = 100
 DESCRIPTION_MAX = 2000
 SOURCES = ("upload", "path", "directory")
+#: archive kinds unpacked while they are uploaded (a zip lists its members at its end)
+STREAMED_KINDS = ("tar", "tar.gz")
+#: an unpacking that follows an upload gives up after this many seconds without new bytes
+#: (the upload may still go on: completing it then unpacks the whole file)
+INGEST_STALL = 600.0
 
 # allocating a version number, renaming into place and committing happen under one lock (one
 # service process is the single writer of dataset storage)
@@ -542,7 +560,7 @@ def _make_room_for_an_upload(
         last = max(_epoch(oldest.touched), _mtime(upload_file(data_dir, oldest.id)))
         if last >= idle_since:
             break
-        upload_file(data_dir, oldest.id).unlink(missing_ok=True)
+        _remove_upload_files(data_dir, oldest.id)
         session.delete(oldest)
         mine.pop(0)
         dropped = True
@@ -604,9 +622,116 @@ def upload_model(upload: orm.DatasetUpload, *, data_dir) -> dict:
 
 
 def discard_upload(session: Session, upload: orm.DatasetUpload, *, data_dir) -> None:
-    upload_file(data_dir, upload.id).unlink(missing_ok=True)
+    _remove_upload_files(data_dir, upload.id)
     session.delete(upload)
     session.commit()
+
+
+def _remove_upload_files(data_dir, upload_id: str) -> None:
+    """The upload's file, and what an :class:`Ingest` of it unpacked so far."""
+    cancel_ingest(upload_id, "the upload was removed")
+    upload_file(data_dir, upload_id).unlink(missing_ok=True)
+
+
+# -- unpacking while the bytes arrive ---------------------------------------------------------
+class Ingest:
+    """Unpacks a tar upload in a thread while its chunks arrive, into a staging directory.
+
+    The handler that writes a chunk calls :meth:`advance` with the bytes on disk; the thread
+    reads the upload's file only that far (:class:`~ytung_service.archives.GrowingFile`) and
+    applies every check of :func:`~ytung_service.archives.extract`. :attr:`future` ends with
+    the :class:`ExtractStats`, a refusal (:class:`DomainError`; nothing staged stays) or
+    :class:`~ytung_service.archives.Interrupted` (cancelled or stalled: nothing staged stays
+    and completing the upload unpacks the file again).
+    """
+
+    def __init__(self, upload: orm.DatasetUpload, *, data_dir, limits: Limits | None = None):
+        self.upload_id = upload.id
+        self.staged = staging_dir(data_dir) / f"{upload.id}-{secrets.token_hex(4)}"
+        self.source = GrowingFile(upload_file(data_dir, upload.id), upload.size, stall=INGEST_STALL)
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(upload.kind, limits),
+            name=f"ingest-{upload.id[:8]}",
+            daemon=True,
+        )
+
+    def start(self) -> Ingest:
+        self.future.set_running_or_notify_cancel()  # no one cancels it but :meth:`cancel`
+        self._thread.start()
+        return self
+
+    def _run(self, kind: str, limits: Limits | None) -> None:
+        try:
+            stats = extract(self.source, kind, self.staged, limits)
+        except BaseException as e:  # extract removed what it staged
+            self.future.set_exception(e)
+            return
+        finally:
+            self.source.close()
+        with self._lock:
+            if self._cancelled:
+                _discard(self.staged)
+                self.future.set_exception(Interrupted("cancelled"))
+            else:
+                self.future.set_result(stats)
+
+    def advance(self, available: int) -> None:
+        self.source.advance(available)
+
+    def cancel(self, reason: str) -> None:
+        """Stop and remove what was staged, whether the thread is still running or done."""
+        with self._lock:
+            self._cancelled = True
+            if self.future.done() and self.future.exception() is None:
+                _discard(self.staged)
+        self.source.abort(reason)
+
+    def refusal(self) -> DomainError | None:
+        """The archive's refusal when the thread found one already (more bytes will not help)."""
+        if self.future.done() and isinstance(self.future.exception(), DomainError):
+            return self.future.exception()
+        return None
+
+    def interrupted(self) -> bool:
+        return self.future.done() and isinstance(self.future.exception(), Interrupted)
+
+
+#: upload id → its :class:`Ingest` (only this service process writes uploads)
+_ingests: dict[str, Ingest] = {}
+
+
+def follow_upload(
+    upload: orm.DatasetUpload, start: int, *, data_dir, limits: Limits | None = None
+) -> Ingest | None:
+    """The :class:`Ingest` that a chunk written at ``start`` feeds: started with the upload's
+    first chunk (tar kinds only), ``None`` when the upload is unpacked on completion instead
+    (a zip, an ingest interrupted, a service restarted mid-upload)."""
+    ingest = _ingests.get(upload.id)
+    if ingest is not None and ingest.interrupted():
+        del _ingests[upload.id]
+        ingest = None
+    if ingest is None and start == 0 and upload.kind in STREAMED_KINDS:
+        ingest = _ingests[upload.id] = Ingest(upload, data_dir=data_dir, limits=limits).start()
+    return ingest
+
+
+def cancel_ingest(upload_id: str, reason: str) -> None:
+    ingest = _ingests.pop(upload_id, None)
+    if ingest is not None:
+        ingest.cancel(reason)
+
+
+def take_ingest(upload: orm.DatasetUpload, *, data_dir) -> Ingest | None:
+    """The upload's :class:`Ingest`, handed over to the one completing it (all bytes are on
+    disk: the thread gets to read them all)."""
+    ingest = _ingests.pop(upload.id, None)
+    if ingest is not None:
+        ingest.advance(received(upload, data_dir=data_dir))
+    return ingest
 
 
 def extract_upload(upload: orm.DatasetUpload, *, data_dir, limits: Limits | None = None):
@@ -668,7 +793,7 @@ def expire_uploads(session: Session, *, data_dir, now: datetime | None = None) -
         )
     )
     for upload in stale:
-        upload_file(data_dir, upload.id).unlink(missing_ok=True)
+        _remove_upload_files(data_dir, upload.id)
         session.delete(upload)
     session.commit()
     known = set(session.scalars(select(orm.DatasetUpload.id)))

@@ -1,6 +1,9 @@
 """Safe extraction (ytung_service/archives.py) against crafted malicious and broken archives.
 
-Every refusal must leave nothing behind: not the destination, not a file outside it.
+Every refusal must leave nothing behind: not the destination, not a file outside it. Every tar
+refusal is checked twice: from the finished file, and while the file is still arriving (a
+:class:`GrowingFile` whose bytes another thread releases a few at a time, as an upload writes
+them).
 """
 
 from __future__ import annotations
@@ -9,12 +12,21 @@ import io
 import os
 import stat
 import tarfile
+import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from ytung_service.archives import Limits, archive_kind, extract, member_parts
+from ytung_service.archives import (
+    GrowingFile,
+    Interrupted,
+    Limits,
+    archive_kind,
+    extract,
+    member_parts,
+)
 from ytung_service.errors import DomainError
 
 
@@ -60,6 +72,42 @@ def dest(tmp_path) -> Path:
     return tmp_path / "root" / "out"
 
 
+class Feeder:
+    """Releases the bytes of a :class:`GrowingFile` ``step`` at a time from a thread, as an
+    upload writes them (``upto``: stop there, as an upload that stalls)."""
+
+    def __init__(self, source: GrowingFile, step: int = 8192, upto: int | None = None):
+        self.source, self.step = source, step
+        self.upto = source.size if upto is None else upto
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._feed, daemon=True)
+
+    def _feed(self) -> None:
+        for end in range(self.step, self.upto + self.step, self.step):
+            if self.stop.is_set():
+                return
+            self.source.advance(min(end, self.upto))
+            time.sleep(0)  # let the reader run
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def extract_growing(archive: Path, kind: str, dest: Path, limits: Limits | None = None, **feed):
+    """:func:`extract` of ``archive`` while its bytes are still arriving."""
+    source = GrowingFile(archive, archive.stat().st_size, stall=30)
+    try:
+        with Feeder(source, **feed):
+            return extract(source, kind, dest, limits)
+    finally:
+        source.close()
+
+
 def refused(archive: Path, kind: str, dest: Path, match: str, limits: Limits | None = None):
     outside_before = (
         sorted(p.name for p in dest.parent.parent.iterdir()) if dest.parent.parent.exists() else []
@@ -73,6 +121,13 @@ def refused(archive: Path, kind: str, dest: Path, match: str, limits: Limits | N
     assert sorted(p.name for p in dest.parent.iterdir()) == []
     after = sorted(p.name for p in dest.parent.parent.iterdir())
     assert set(after) - set(outside_before) <= {"root"}
+    if kind in ("tar", "tar.gz"):  # the same refusal while the archive is still arriving
+        with pytest.raises(DomainError) as again:
+            extract_growing(archive, kind, dest, limits)
+        assert again.value.status == 400
+        assert match in str(again.value), again.value
+        assert not dest.exists(), "a refused archive must leave nothing"
+        assert sorted(p.name for p in dest.parent.parent.iterdir()) == after
     return e.value
 
 
@@ -108,8 +163,9 @@ def test_member_parts():
 
 
 # -- good archives ----------------------------------------------------------------------------
+@pytest.mark.parametrize("growing", [False, True], ids=["file", "growing"])
 @pytest.mark.parametrize("kind, mode", [("tar", "w"), ("tar.gz", "w:gz")])
-def test_tar_extracts_files_dirs_and_inside_links(tmp_path, dest, kind, mode):
+def test_tar_extracts_files_dirs_and_inside_links(tmp_path, dest, kind, mode, growing):
     archive = tar_with(
         tmp_path / f"good.{kind}",
         [
@@ -123,7 +179,7 @@ def test_tar_extracts_files_dirs_and_inside_links(tmp_path, dest, kind, mode):
         mode,
     )
     dest.parent.mkdir(parents=True)
-    stats = extract(archive, kind, dest)
+    stats = (extract_growing if growing else extract)(archive, kind, dest)
     assert (dest / "data/a.txt").read_bytes() == b"alpha"
     assert (dest / "data/latest").read_bytes() == b"beta" * 1000
     assert (dest / "data/sub/up").read_bytes() == b"alpha"
@@ -334,3 +390,85 @@ def test_empty_archive(tmp_path, dest):
 def test_duplicate_entries(tmp_path, dest):
     archive = tar_with(tmp_path / "dup.tar", [("a.txt", b"1"), ("a.txt", b"2")])
     refused(archive, "tar", dest, "Duplicate")
+
+
+# -- unpacking while the archive arrives ------------------------------------------------------
+@pytest.mark.parametrize("kind, mode", [("tar", "w"), ("tar.gz", "w:gz")])
+def test_a_growing_tar_is_unpacked_as_far_as_its_bytes_arrived(tmp_path, dest, kind, mode):
+    """Members are written while later bytes are missing; nothing is read past what arrived."""
+    first, big = os.urandom(300_000), os.urandom(3 << 20)
+    archive = tar_with(tmp_path / f"g.{kind}", [("first.bin", first), ("big/last.bin", big)], mode)
+    half = archive.stat().st_size // 2
+    dest.parent.mkdir(parents=True)
+    source = GrowingFile(archive, archive.stat().st_size, stall=30)
+    result: dict = {}
+
+    def run():
+        try:
+            result["stats"] = extract(source, kind, dest)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            result["error"] = e
+
+    reader = threading.Thread(target=run)
+    with Feeder(source, step=65536, upto=half):
+        reader.start()
+        deadline = time.monotonic() + 30
+        while not (
+            (dest / "first.bin").is_file() and (dest / "first.bin").stat().st_size == 300_000
+        ):
+            assert reader.is_alive() and time.monotonic() < deadline, result
+            time.sleep(0.01)
+    assert reader.is_alive(), "the reader must wait for the missing bytes"
+    assert not result
+    source.advance(archive.stat().st_size)
+    reader.join(30)
+    source.close()
+    assert result["stats"].files == 2 and result["stats"].bytes == len(first) + len(big)
+    assert (dest / "first.bin").read_bytes() == first
+    assert (dest / "big/last.bin").read_bytes() == big
+
+
+def test_an_unsafe_member_is_refused_before_the_rest_arrives(tmp_path, dest):
+    archive = tar_with(
+        tmp_path / "slip.tar",
+        [("ok.bin", os.urandom(100_000)), ("../evil.txt", b"x"), ("tail.bin", os.urandom(2 << 20))],
+    )
+    dest.parent.mkdir(parents=True)
+    with pytest.raises(DomainError, match="'..'"):
+        # the bytes stop after the bad member's header: the refusal needs no more
+        extract_growing(archive, "tar", dest, upto=110_000)
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+    assert not (tmp_path / "evil.txt").exists()
+
+
+@pytest.mark.parametrize("how", ["abort", "stall"])
+@pytest.mark.parametrize("kind, mode", [("tar", "w"), ("tar.gz", "w:gz")])
+def test_an_interrupted_upload_leaves_nothing_half_unpacked(tmp_path, dest, kind, mode, how):
+    archive = tar_with(
+        tmp_path / f"i.{kind}", [(f"f{i}.bin", os.urandom(200_000)) for i in range(10)], mode
+    )
+    dest.parent.mkdir(parents=True)
+    source = GrowingFile(archive, archive.stat().st_size, stall=0.2 if how == "stall" else 30)
+    source.advance(archive.stat().st_size // 2)
+    if how == "abort":
+        threading.Timer(0.2, source.abort, ["cancelled"]).start()
+    with pytest.raises(Interrupted, match="cancelled" if how == "abort" else "no new bytes"):
+        extract(source, kind, dest)
+    source.close()
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_a_growing_file_reads_like_the_finished_file(tmp_path):
+    data = os.urandom(100_000)
+    (tmp_path / "f").write_bytes(data)
+    source = GrowingFile(tmp_path / "f", 90_000, stall=5)  # declared smaller: reads stop there
+    source.advance(90_000)
+    assert source.read(10) == data[:10]
+    source.seek(-5, os.SEEK_END)
+    assert source.read() == data[89_995:90_000] and source.read(10) == b""
+    source.seek(50_000)
+    assert source.tell() == 50_000 and source.read(20) == data[50_000:50_020]
+    source.abort("gone")
+    with pytest.raises(Interrupted, match="gone"):
+        source.read(1)
+    source.close()

@@ -470,11 +470,15 @@ class Api:
         )
 
     def upload(self, filename, data: bytes, chunk: int = 64 * 1024, **fields):
+        """Start, send every chunk, complete; answers the completion, or the refusal of a chunk
+        (a tar found unsafe while it arrives is refused before its last byte)."""
         r = self.start(filename, len(data), **fields)
         assert r.status_code == 201, r.text
         uid = self.last_upload = r.json()["id"]
         for start in range(0, len(data), chunk):
             r = self.put(uid, data[start : start + chunk], start, len(data))
+            if r.status_code == 400 and filename.endswith((".tar", ".tar.gz", ".tgz")):
+                return r
             assert r.status_code == 200, r.text
             assert r.json()["offset"] == min(start + chunk, len(data))
         return self("POST", f"datasets/uploads/{uid}/complete")
@@ -747,6 +751,118 @@ def test_refused_archives_leave_no_dataset_and_no_files(platform, people, filena
     assert sorted(p.name for p in (platform.data_dir / "datasets").glob("[0-9]*")) == stored_before
     assert leftovers(platform, owner.last_upload) == []
     assert owner("GET", f"datasets/uploads/{owner.last_upload}").status_code == 404
+
+
+def make_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def staged_for(platform, upload_id: str) -> list[Path]:
+    """The staging directories an upload is being unpacked into."""
+    return sorted((platform.data_dir / "datasets" / ".staging").glob(f"{upload_id}-*"))
+
+
+def wait_for(predicate, what: str, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["tar", "tar.gz"])
+def test_a_tar_is_unpacked_while_its_chunks_arrive(platform, people, kind):
+    owner = people["owner"]
+    files = {f"img/{i}.bin": os.urandom(150_000) for i in range(6)}
+    archive = make_tar(files) if kind == "tar" else make_tar_gz(files)
+    uid = owner.start(f"live.{kind}", len(archive), name=f"live-{kind}").json()["id"]
+    half = len(archive) // 2
+    assert owner.put(uid, archive[:half], 0, len(archive)).status_code == 200
+    # the first members are on disk before the rest of the archive was sent
+    wait_for(
+        lambda: any((d / "img/0.bin").is_file() for d in staged_for(platform, uid)),
+        "the first member was not unpacked while the upload went on",
+    )
+    assert owner.put(uid, archive[half:], half, len(archive)).status_code == 200
+    r = owner("POST", f"datasets/uploads/{uid}/complete")
+    assert r.status_code == 201, r.text
+    assert dataset_files(platform, r.json()) == set(files)
+    root = Path(r.json()["path"])
+    assert all((root / name).read_bytes() == data for name, data in files.items())
+    assert leftovers(platform, uid) == []
+
+
+@pytest.mark.slow
+def test_an_unsafe_tar_fails_mid_upload_and_leaves_nothing(platform, people):
+    owner = people["owner"]
+    archive = make_tar(
+        {"ok.bin": os.urandom(50_000), "../../evil.txt": b"x", "rest.bin": os.urandom(400_000)}
+    )
+    before = {d["id"] for d in owner("GET", "datasets").json()}
+    uid = owner.start("slip.tar", len(archive), name="slip-live").json()["id"]
+    assert owner.put(uid, archive[:100_000], 0, len(archive)).status_code in (200, 400)
+    # the next chunk (or the one just sent) is refused with the reason; the upload is gone
+    r = None
+
+    def refused():
+        nonlocal r
+        offset = owner("GET", f"datasets/uploads/{uid}")
+        if offset.status_code == 404:
+            return True
+        r = owner.put(uid, archive[100_000:150_000], 100_000, len(archive))
+        return r.status_code == 400
+
+    wait_for(refused, "the unsafe member was not refused before the last chunk")
+    if r is not None:
+        assert "'..'" in r.json()["message"], r.text
+    assert owner("GET", f"datasets/uploads/{uid}").status_code == 404
+    assert {d["id"] for d in owner("GET", "datasets").json()} == before
+    assert leftovers(platform, uid) == []
+    assert not (platform.data_dir / "evil.txt").exists()
+
+
+@pytest.mark.slow
+def test_a_tar_cancelled_mid_upload_leaves_nothing(platform, people):
+    owner = people["owner"]
+    archive = make_tar({f"f{i}.bin": os.urandom(100_000) for i in range(8)})
+    uid = owner.start("cancel.tar", len(archive), name="cancelled-live").json()["id"]
+    assert owner.put(uid, archive[:400_000], 0, len(archive)).status_code == 200
+    wait_for(lambda: staged_for(platform, uid), "nothing was unpacked while the upload went on")
+    assert owner("DELETE", f"datasets/uploads/{uid}").status_code == 204
+    wait_for(lambda: leftovers(platform, uid) == [], "the cancelled upload left files behind")
+    assert owner("GET", f"datasets/uploads/{uid}").status_code == 404
+
+
+@pytest.mark.slow
+def test_a_chunk_taken_back_mid_tar_is_unpacked_from_the_file(platform, people):
+    """A chunk shorter than announced is taken back; the unpacking that had read it stops, and
+    completing unpacks the finished file (what was sent again, not what was taken back)."""
+    owner = people["owner"]
+    files = {f"f{i}.bin": os.urandom(100_000) for i in range(4)}
+    archive = make_tar(files)
+    uid = owner.start("retry.tar", len(archive), name="retried-live").json()["id"]
+    assert owner.put(uid, archive[:150_000], 0, len(archive)).status_code == 200
+    garbage = os.urandom(100_000)  # sent chunked: no Content-Length to stop it early
+    r = owner(
+        "PUT",
+        f"datasets/uploads/{uid}",
+        data=iter([garbage[:50_000], garbage[50_000:]]),
+        headers={"Content-Range": f"bytes 150000-349999/{len(archive)}"},
+    )
+    assert r.status_code == 400 and "Content-Range announced" in r.json()["message"], r.text
+    assert owner("GET", f"datasets/uploads/{uid}").json()["offset"] == 150_000
+    assert owner.put(uid, archive[150_000:], 150_000, len(archive)).status_code == 200
+    r = owner("POST", f"datasets/uploads/{uid}/complete")
+    assert r.status_code == 201, r.text
+    root = Path(r.json()["path"])
+    assert {n: (root / n).read_bytes() for n in files} == files
+    assert leftovers(platform, uid) == []
 
 
 @pytest.mark.slow

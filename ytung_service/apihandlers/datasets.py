@@ -13,6 +13,10 @@ dropped connection loses at most the chunk in flight:
 3. ``POST /datasets/uploads/<id>/complete`` unpacks safely (:mod:`ytung_service.archives`) and
    answers the dataset (201). A refused archive leaves no dataset and no files.
 
+A tar is unpacked while its chunks arrive (:class:`~ytung_service.datasets.Ingest`), so step 3
+waits only for the tail; a tar found unsafe or damaged on the way fails the next chunk with the
+reason (400) and the upload is gone.
+
 Permissions: reading (list, detail, download) needs ``platform:use`` or ``annotation:use`` —
 annotation persons read the datasets they label; creating, editing and deleting need
 ``platform:use``. Another user's private dataset answers 404 everywhere.
@@ -30,6 +34,7 @@ from urllib.parse import quote
 from tornado import iostream, web
 
 from .. import datasets, orm
+from ..archives import Interrupted
 from ..errors import DomainError
 from ..permissions import ADMIN, ANNOTATE, USE, requires
 from .base import APIHandler
@@ -267,6 +272,7 @@ class UploadHandler(DatasetMixin, APIHandler):
     _written = 0
     _upload_id: str | None = None
     _superseded = False
+    _ingest: datasets.Ingest | None = None
 
     async def prepare(self):
         await super().prepare()
@@ -295,22 +301,40 @@ class UploadHandler(DatasetMixin, APIHandler):
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) != self._expected:
             raise web.HTTPError(400, self.t("Content-Length and Content-Range disagree"))
+        ingest = datasets.follow_upload(
+            upload, start, data_dir=self.data_dir, limits=self.ytung.dataset_limits()
+        )
+        if ingest is not None and ingest.refusal() is not None:
+            # the bytes so far are refused already: the rest of them will not help
+            datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
+            raise ingest.refusal()
         self.request.connection.set_max_body_size(self._expected)
         self._upload_id = upload.id
         _writers[upload.id] = self
-        self._file = open(datasets.upload_file(self.data_dir, upload.id), "r+b")  # noqa: SIM115
+        # unbuffered: what ``data_received`` wrote is on disk for the ingest thread to read
+        self._file = open(  # noqa: SIM115
+            datasets.upload_file(self.data_dir, upload.id), "r+b", buffering=0
+        )
         self._file.seek(start)
         self._start = start
+        self._ingest = ingest
+        if ingest is not None:
+            ingest.advance(offset)
 
     def data_received(self, chunk: bytes) -> None:
         if self._file is None:
             return
         room = self._expected - self._written
         if room > 0:
-            self._file.write(chunk[:room])
+            view = memoryview(chunk)[:room]
+            while view:
+                view = view[self._file.write(view) :]
+            if self._ingest is not None:
+                self._ingest.advance(self._start + self._written + min(len(chunk), room))
         self._written += len(chunk)
 
     def _close_file(self) -> None:
+        self._ingest = None
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -318,6 +342,13 @@ class UploadHandler(DatasetMixin, APIHandler):
             if _writers.get(self._upload_id) is self:
                 del _writers[self._upload_id]
             self._upload_id = None
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        if self.request.method == "PUT":
+            # a chunk refused before its body was read: tornado drops the connection once it
+            # answered, and a proxy that kept it for its next request would fail that one (503)
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
 
     def on_connection_close(self):
         # the bytes that arrived stay: GET tells the client where to go on from
@@ -334,6 +365,8 @@ class UploadHandler(DatasetMixin, APIHandler):
         if self._superseded:
             raise web.HTTPError(409, self.t("A newer request took over this upload"))
         if self._written != self._expected:
+            # the ingest may have read the bytes taken back: completing unpacks the file again
+            datasets.cancel_ingest(upload.id, "a chunk was taken back")
             self._file.truncate(self._start)
             self._close_file()
             raise web.HTTPError(
@@ -344,8 +377,11 @@ class UploadHandler(DatasetMixin, APIHandler):
                     expected=self._expected,
                 ),
             )
-        self._file.flush()
+        refusal = self._ingest.refusal() if self._ingest is not None else None
         self._close_file()
+        if refusal is not None:
+            datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
+            raise refusal
         upload.touched = orm.utcnow()
         self.db.commit()
         self.write_json(datasets.upload_model(upload, data_dir=self.data_dir))
@@ -389,12 +425,7 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
         _busy.add(upload.id)
         try:
             try:
-                staged, stats = await asyncio.to_thread(
-                    datasets.extract_upload,
-                    upload,
-                    data_dir=self.data_dir,
-                    limits=self.ytung.dataset_limits(),
-                )
+                staged, stats = await self._unpacked(upload)
             except DomainError:
                 # a refused archive will not get better: nothing of it stays
                 datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
@@ -403,6 +434,25 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
         finally:
             _busy.discard(upload_id)
         self.write_json(self.model(v.dataset, detail=True), status=201)
+
+    async def _unpacked(self, upload: orm.DatasetUpload):
+        """``(staged directory, stats)``: from the ingest that followed the upload when there
+        is one and it was not interrupted, else by unpacking the file now."""
+        ingest = datasets.take_ingest(upload, data_dir=self.data_dir)
+        if ingest is not None:
+            try:
+                return ingest.staged, await asyncio.wrap_future(ingest.future)
+            except Interrupted:
+                pass
+            except BaseException:
+                ingest.cancel("the completion failed")
+                raise
+        return await asyncio.to_thread(
+            datasets.extract_upload,
+            upload,
+            data_dir=self.data_dir,
+            limits=self.ytung.dataset_limits(),
+        )
 
 
 default_handlers = [

@@ -3,9 +3,8 @@
  * a detail view, adding one (archive upload with a progress bar, or a server path), editing,
  * downloading and deleting (with a confirmation).
  *
- * An upload goes in chunks (`POST datasets/uploads`, `PUT` each chunk with `Content-Range`,
- * `POST …/complete`); a failed chunk is retried from the offset the service reports, so a
- * dropped connection does not restart a 2 GB upload.
+ * An upload goes in chunks and resumes after a dropped connection or a page reload
+ * (`../uploads.ts`); the list shows the unfinished ones, to pick their file again or discard.
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
@@ -14,7 +13,24 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { getLanguage, requestAPI, YtungAPIError } from '../handler';
+import {
+  CHUNK_BYTES,
+  discardUpload,
+  IRememberedUpload,
+  IUnfinishedUpload,
+  unfinishedUploads,
+  uploadArchive,
+  UploadMemory
+} from '../uploads';
 import { SectionPanel } from './section';
+
+export {
+  CHUNK_ATTEMPTS,
+  CHUNK_BYTES,
+  type IDatasetUpload,
+  uploadArchive,
+  UploadMemory
+} from '../uploads';
 
 /** One version of a dataset (detail view). */
 export interface IDatasetVersion {
@@ -47,14 +63,6 @@ export interface IDataset {
   versions?: IDatasetVersion[];
 }
 
-/** An upload in progress (`POST datasets/uploads`, `GET/PUT datasets/uploads/<id>`). */
-export interface IDatasetUpload {
-  id: string;
-  filename: string;
-  size: number;
-  offset: number;
-}
-
 /** The fields of the add / edit forms. */
 export interface IDatasetFields {
   name: string;
@@ -63,10 +71,6 @@ export interface IDatasetFields {
   permission: 'public' | 'private';
 }
 
-/** Bytes per upload request (the server extension streams each one on to the service). */
-export const CHUNK_BYTES = 8 * 1024 * 1024;
-/** How often one chunk is tried before the upload gives up. */
-export const CHUNK_ATTEMPTS = 4;
 /** The archives the service accepts. */
 export const ARCHIVE_TYPES = ['.zip', '.tar', '.tar.gz', '.tgz'];
 /** Wait after typing before searching (ms). */
@@ -120,72 +124,27 @@ function formatTime(iso: string | null | undefined): string {
   return date.toLocaleString(getLanguage() === 'zh_CN' ? 'zh-CN' : 'en');
 }
 
-/**
- * Upload `file` in chunks to an upload the service created; calls `onProgress(sent, total)`.
- * A failed chunk is retried from the offset the service has (up to CHUNK_ATTEMPTS times).
- * Resolves with the dataset once the archive is unpacked.
- */
-export async function uploadArchive(
-  file: Blob & { name: string },
-  start: Record<string, unknown>,
-  onProgress: (sent: number, total: number) => void,
-  cancelled: () => boolean = () => false,
-  chunkBytes: number = CHUNK_BYTES
-): Promise<IDataset> {
-  const upload = await requestAPI<IDatasetUpload>('datasets/uploads', {
-    method: 'POST',
-    body: JSON.stringify({ ...start, filename: file.name, size: file.size })
-  });
-  const path = `datasets/uploads/${upload.id}`;
-  let offset = upload.offset;
-  let failures = 0;
-  onProgress(offset, file.size);
-  while (offset < file.size) {
-    if (cancelled()) {
-      await requestAPI(path, { method: 'DELETE' }).catch(() => undefined);
-      throw new YtungAPIError(0, 'cancelled');
-    }
-    const end = Math.min(offset + chunkBytes, file.size);
-    try {
-      const answer = await requestAPI<IDatasetUpload>(path, {
-        method: 'PUT',
-        body: file.slice(offset, end),
-        headers: {
-          'Content-Type': 'application/octet-stream',
-          'Content-Range': `bytes ${offset}-${end - 1}/${file.size}`
-        }
-      });
-      offset = answer.offset;
-      failures = 0;
-    } catch (e) {
-      const status = e instanceof YtungAPIError ? e.status : 0;
-      failures++;
-      // a refusal that another try cannot fix (bad request, gone, not allowed)
-      if ((status >= 400 && status < 500 && status !== 409) || failures >= CHUNK_ATTEMPTS) {
-        throw e;
-      }
-      offset = (await requestAPI<IDatasetUpload>(path)).offset;
-    }
-    onProgress(offset, file.size);
-  }
-  return requestAPI<IDataset>(`${path}/complete`, { method: 'POST' });
-}
-
 type View =
   | { kind: 'list' }
   | { kind: 'detail'; id: number }
-  | { kind: 'add'; versionOf?: IDataset }
+  | { kind: 'add'; versionOf?: IDatasetRef; resume?: IRememberedUpload }
   | { kind: 'edit'; dataset: IDataset };
+
+/** What the add form needs of the dataset that gets a new version. */
+type IDatasetRef = Pick<IDataset, 'id' | 'name'>;
 
 export interface IDatasetsProps {
   trans: TranslationBundle;
   /** Bytes per upload request (tests use small ones). */
   chunkBytes?: number;
+  /** Where unfinished uploads are remembered (default: this user's, in `localStorage`). */
+  memory?: UploadMemory;
 }
 
 /** The Datasets section: list (with search), detail, add, edit. */
-export function Datasets({ trans, chunkBytes = CHUNK_BYTES }: IDatasetsProps): JSX.Element {
+export function Datasets({ trans, chunkBytes = CHUNK_BYTES, memory }: IDatasetsProps): JSX.Element {
   const [view, setView] = useState<View>({ kind: 'list' });
+  const [uploads] = useState(() => memory ?? new UploadMemory());
   const [notice, setNotice] = useState<string | null>(null);
   const show = (next: View, message: string | null = null) => {
     setNotice(message);
@@ -205,6 +164,8 @@ export function Datasets({ trans, chunkBytes = CHUNK_BYTES }: IDatasetsProps): J
           onAdd={() => show({ kind: 'add' })}
           onEdit={dataset => show({ kind: 'edit', dataset })}
           onDeleted={name => setNotice(trans.__('Dataset %1 was deleted', name))}
+          memory={uploads}
+          onResume={entry => show({ kind: 'add', versionOf: entry.versionOf, resume: entry })}
         />
       )}
       {view.kind === 'detail' && (
@@ -220,6 +181,8 @@ export function Datasets({ trans, chunkBytes = CHUNK_BYTES }: IDatasetsProps): J
         <DatasetForm
           trans={trans}
           versionOf={view.versionOf}
+          resume={view.resume}
+          memory={uploads}
           chunkBytes={chunkBytes}
           onDone={dataset =>
             show(
@@ -236,6 +199,7 @@ export function Datasets({ trans, chunkBytes = CHUNK_BYTES }: IDatasetsProps): J
         <DatasetForm
           trans={trans}
           editing={view.dataset}
+          memory={uploads}
           chunkBytes={chunkBytes}
           onDone={dataset =>
             show({ kind: 'detail', id: dataset.id }, trans.__('Dataset %1 was saved', dataset.name))
@@ -312,18 +276,119 @@ function PermissionBadge({ dataset, trans }: { dataset: IDataset; trans: Transla
   );
 }
 
+/**
+ * The uploads this browser started and the service still has (after a reload, say): pick the
+ * file again to go on from where it stopped, or discard it.
+ */
+function UnfinishedUploads({
+  trans,
+  memory,
+  onResume
+}: {
+  trans: TranslationBundle;
+  memory: UploadMemory;
+  onResume: (entry: IRememberedUpload) => void;
+}): JSX.Element | null {
+  const [entries, setEntries] = useState<IUnfinishedUpload[]>([]);
+  const [error, setError] = useState<IError | null>(null);
+  const mounted = useRef(true);
+  const load = useCallback(async () => {
+    const found = await unfinishedUploads(memory);
+    if (mounted.current) {
+      setEntries(found);
+    }
+  }, [memory]);
+  useEffect(() => {
+    mounted.current = true;
+    void load();
+    return () => {
+      mounted.current = false;
+    };
+  }, [load]);
+
+  const discard = async (entry: IUnfinishedUpload) => {
+    setError(null);
+    try {
+      await discardUpload(memory, entry);
+    } catch (e) {
+      setError(asError(e));
+    }
+    await load();
+  };
+
+  if (!entries.length) {
+    return null;
+  }
+  return (
+    <section className="ytung-datasets-unfinished" data-testid="ytung-datasets-unfinished">
+      <h4 className="ytung-heading">{trans.__('Unfinished uploads')}</h4>
+      <div className="ytung-datasets-hint">
+        {trans.__('Pick the same file again to go on from where the upload stopped')}
+      </div>
+      <ul>
+        {entries.map(entry => {
+          const percent = Math.floor((100 * entry.offset) / Math.max(entry.file.size, 1));
+          return (
+            <li key={entry.id} data-testid="ytung-datasets-unfinished-row" data-upload={entry.id}>
+              <div>
+                <strong className="ytung-datasets-unfinished-name">
+                  {entry.versionOf
+                    ? trans.__('New version of %1', entry.versionOf.name)
+                    : String(entry.start.name ?? '')}
+                </strong>{' '}
+                ({entry.file.name})
+              </div>
+              <div data-testid="ytung-datasets-unfinished-progress">
+                {trans.__('%1% of %2', percent, formatBytes(entry.file.size))}
+              </div>
+              <div className="ytung-datasets-actions">
+                <button
+                  className="jp-mod-styled jp-mod-accept"
+                  data-testid="ytung-datasets-unfinished-resume"
+                  onClick={() => onResume(entry)}
+                >
+                  {trans.__('Resume upload')}
+                </button>
+                <button
+                  className="jp-mod-styled"
+                  data-testid="ytung-datasets-unfinished-discard"
+                  onClick={() => void discard(entry)}
+                >
+                  {trans.__('Discard')}
+                </button>
+              </div>
+            </li>
+          );
+        })}
+      </ul>
+      {error && (
+        <ErrorBox
+          title={trans.__('Could not discard the upload')}
+          error={error}
+          trans={trans}
+          testid="ytung-datasets-unfinished-error"
+        />
+      )}
+    </section>
+  );
+}
+
 function DatasetList({
   trans,
   onOpen,
   onAdd,
   onEdit,
-  onDeleted
+  onDeleted,
+  memory,
+  onResume
 }: {
   trans: TranslationBundle;
   onOpen: (id: number) => void;
   onAdd: () => void;
   onEdit: (dataset: IDataset) => void;
   onDeleted: (name: string) => void;
+  memory: UploadMemory;
+  onResume: (entry: IRememberedUpload) => void;
 }): JSX.Element {
   const [query, setQuery] = useState('');
   const [data, setData] = useState<IDataset[] | null>(null);
@@ -385,6 +450,7 @@ function DatasetList({
 
   return (
     <>
+      <UnfinishedUploads trans={trans} memory={memory} onResume={onResume} />
       <div className="ytung-datasets-toolbar">
         <input
           type="search"
@@ -641,29 +707,50 @@ function DatasetDetail({
   );
 }
 
+/** The form fields an upload was started with (those of a new dataset). */
+function startedFields(entry: IRememberedUpload): IDatasetFields {
+  const start = entry.start;
+  return {
+    name: String(start.name ?? ''),
+    description: String(start.description ?? ''),
+    labeled: start.labeled !== false,
+    permission: start.permission === 'public' ? 'public' : 'private'
+  };
+}
+
 function DatasetForm({
   trans,
   editing,
   versionOf,
+  resume,
+  memory,
   chunkBytes,
   onDone,
   onCancel
 }: {
   trans: TranslationBundle;
   editing?: IDataset;
-  versionOf?: IDataset;
+  versionOf?: IDatasetRef;
+  /** an unfinished upload to go on with once its file is picked again */
+  resume?: IRememberedUpload;
+  memory: UploadMemory;
   chunkBytes: number;
   onDone: (dataset: IDataset) => void;
   onCancel: () => void;
 }): JSX.Element {
-  const [fields, setFields] = useState<IDatasetFields>({
-    name: editing?.name ?? '',
-    description: editing?.description ?? '',
-    labeled: editing?.labeled ?? true,
-    permission: editing?.permission ?? 'private'
-  });
+  const [fields, setFields] = useState<IDatasetFields>(
+    resume && !resume.versionOf
+      ? startedFields(resume)
+      : {
+          name: editing?.name ?? '',
+          description: editing?.description ?? '',
+          labeled: editing?.labeled ?? true,
+          permission: editing?.permission ?? 'private'
+        }
+  );
   const [source, setSource] = useState<'upload' | 'path'>('upload');
   const [file, setFile] = useState<File | null>(null);
+  const [resuming, setResuming] = useState<IRememberedUpload | null>(null);
   const [path, setPath] = useState('');
   const [progress, setProgress] = useState<{ sent: number; total: number } | null>(null);
   const [busy, setBusy] = useState(false);
@@ -734,7 +821,8 @@ function DatasetForm({
           body,
           (sent, total) => mounted.current && setProgress({ sent, total }),
           () => cancelled.current,
-          chunkBytes
+          chunkBytes,
+          { memory, versionOf }
         );
       }
       if (mounted.current) {
@@ -752,6 +840,17 @@ function DatasetForm({
       if (mounted.current) {
         setBusy(false);
       }
+    }
+  };
+
+  /** A picked file with an unfinished upload for the same dataset goes on with it. */
+  const pick = (picked: File | null) => {
+    setFile(picked);
+    const entry = picked ? memory.find(picked) : null;
+    const same = entry !== null && (entry.versionOf?.id ?? null) === (versionOf?.id ?? null);
+    setResuming(same ? entry : null);
+    if (same && !versionOf) {
+      setFields(startedFields(entry!));
     }
   };
 
@@ -837,13 +936,15 @@ function DatasetForm({
           </label>
           {source === 'upload' ? (
             <input
+              key="file"
               type="file"
               accept={ARCHIVE_TYPES.join(',')}
               data-testid="ytung-dataset-form-file"
-              onChange={e => setFile(e.target.files?.[0] ?? null)}
+              onChange={e => pick(e.target.files?.[0] ?? null)}
             />
           ) : (
             <input
+              key="path"
               className="jp-mod-styled"
               data-testid="ytung-dataset-form-path"
               placeholder="/mnt/datasets/coco"
@@ -856,6 +957,16 @@ function DatasetForm({
               ? trans.__('A .zip, .tar or .tar.gz archive of up to 2 GB; it is unpacked on the server')
               : trans.__('A directory on the server that the administrator allows')}
           </div>
+          {source === 'upload' && resume && !resuming && (
+            <div className="ytung-datasets-hint" data-testid="ytung-dataset-form-resume">
+              {trans.__('Pick %1 again to go on with its upload', resume.file.name)}
+            </div>
+          )}
+          {source === 'upload' && resuming && (
+            <div className="ytung-datasets-hint" data-testid="ytung-dataset-form-resuming">
+              {trans.__('This file was partly uploaded: the upload goes on from where it stopped')}
+            </div>
+          )}
         </fieldset>
       )}
       {progress && (
