@@ -21,7 +21,6 @@ Handlers call this module; it never imports a handler.
 from __future__ import annotations
 
 import concurrent.futures
-import difflib
 import os
 import secrets
 import shutil
@@ -46,6 +45,7 @@ from .archives import (
 )
 from .errors import DomainError
 from .permissions import ADMIN
+from .search import rank
 from .storage import ensure_dir
 
 #: the largest archive accepted (SPEC S1: up to 2 GB)
@@ -57,8 +57,6 @@ UPLOAD_TTL = timedelta(hours=24)
 MAX_OPEN_UPLOADS = 4
 UPLOAD_IDLE = timedelta(hours=1)
 NAME_MAX = 64
-#: a search query is cut to this many characters
-SEARCH_MAX = 100
 DESCRIPTION_MAX = 2000
 SOURCES = ("upload", "path", "directory")
 #: archive kinds unpacked while they are uploaded (a zip lists its members at its end)
@@ -230,36 +228,10 @@ def version_root(v: orm.DatasetVersion, *, data_dir, roots: list[str] | None = N
 
 
 # -- search -----------------------------------------------------------------------------------
-def search_score(query: str, dataset: orm.Dataset) -> float:
-    """How well ``query`` matches a dataset's name (weighted) and description, 0–1.
-
-    Case-insensitive; a substring match scores above any fuzzy one.
-    """
-    q = query.strip().lower()
-    if not q:
-        return 1.0
-    name = (dataset.name or "").lower()
-    description = (dataset.description or "").lower()
-    if name == q:
-        return 1.0
-    if q in name:
-        return 0.9 + 0.05 * (len(q) / max(len(name), 1))
-    if q in description:
-        return 0.8
-    best = difflib.SequenceMatcher(None, q, name).ratio()
-    for word in name.replace("_", " ").replace("-", " ").split() + description.split():
-        best = max(best, 0.95 * difflib.SequenceMatcher(None, q, word).ratio())
-    return 0.7 * best
-
-
-def search(datasets: Iterable[orm.Dataset], query: str | None, cutoff: float = 0.45):
-    """The datasets matching ``query``, best first (all of them, unchanged, without a query)."""
-    items = list(datasets)
-    if not query or not query.strip():
-        return items
-    query = query[:SEARCH_MAX]  # fuzzy matching costs length × length per dataset
-    scored = [(search_score(query, d), i, d) for i, d in enumerate(items)]
-    return [d for score, _i, d in sorted(scored, key=lambda x: (-x[0], x[1])) if score >= cutoff]
+def search(datasets: Iterable[orm.Dataset], query: str | None) -> list[orm.Dataset]:
+    """The datasets matching ``query`` by name and description, best first (all of them,
+    unchanged, without a query); see :mod:`ytung_service.search`."""
+    return rank(datasets, query, lambda d: (d.name, d.description))
 
 
 # -- validation -------------------------------------------------------------------------------

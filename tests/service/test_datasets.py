@@ -401,9 +401,11 @@ def test_search_ranks_and_forgives_typos(db, users, tmp_path, monkeypatch):
             compared.append(len(a))
             super().__init__(isjunk, a, b, autojunk)
 
-    monkeypatch.setattr(datasets.difflib, "SequenceMatcher", Recording)
+    from ytung_service import search
+
+    monkeypatch.setattr(search.difflib, "SequenceMatcher", Recording)
     assert datasets.search(found, "coco2017" * 5_000) == []
-    assert compared and max(compared) <= datasets.SEARCH_MAX
+    assert compared and max(compared) <= search.QUERY_MAX
 
 
 def test_stale_uploads_expire(db, users, tmp_path):
