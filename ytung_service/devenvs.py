@@ -506,10 +506,14 @@ def _free_name(session: Session, owner: str, name: str) -> str:
     return candidate
 
 
-def adopt_hub_workload(session: Session, workload: orm.Workload | None, ytung) -> orm.DevEnv | None:
+def adopt_hub_workload(
+    session: Session, workload: orm.Workload | None, ytung, image: str = ""
+) -> orm.DevEnv | None:
     """D2 for spawns from the hub's own page: the dev environment of a hub-origin ``devenv``
     workload, created on its first spawn (defaults: name = the server's name or ``default``,
-    code dir ``/home/<user>``, the first preset engine) and pointed at this run.
+    code dir ``/home/<user>``) and pointed at this run. Its engine is what the hub's spawner
+    runs: ``image`` (the spawner's own, e.g. ``singleuser.image`` on Kubernetes) as a custom
+    engine; without one (the local runtime) the first preset engine's name.
 
     The workload's ``user_options`` get the environment (as for any dev environment), so the
     spawner sets its variables and the environment's SSH server reports back (D5, D9).
@@ -523,12 +527,14 @@ def adopt_hub_workload(session: Session, workload: orm.Workload | None, ytung) -
     )
     if env is None:
         engine = ytung.devenv_engines[0]
+        if image and image != engine["image"]:
+            engine = {"source": "custom", "name": image, "image": image, "engine_type": ""}
         env = orm.DevEnv(
             name=_free_name(session, workload.owner, workload.name or "default"),
             owner=workload.owner,
             description="",
             code_dir=storage.VIRTUAL_HOME.format(user=workload.owner),
-            engine_source="preset",
+            engine_source=engine.get("source", "preset"),
             engine=engine["name"],
             image=engine["image"],
             engine_type=engine.get("engine_type", ""),

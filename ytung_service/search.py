@@ -3,8 +3,8 @@ preset models): case-insensitive, best match first, forgiving both abbreviations
 "digits_cnn") and typos ("flwers" finds "flowers-102").
 
 One scale for every list, 0–1: the first field (the name) matched whole or as a substring scores
-highest, a substring of another field next, then an abbreviation (every character of the query,
-in order, in one field), then similarity of the query to the name or one of the fields' words.
+highest, a substring of another field next, then an abbreviation of the name (every character
+of the query, in order), then similarity of the query to the name or one of the fields' words.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def score(query: str, fields: Sequence[str | None]) -> float:
         return 0.9 + 0.05 * (len(q) / max(len(name), 1))
     if any(q in t for t in texts[1:]):
         return 0.8
-    if any(_subsequence(q, t) for t in texts):
+    if _subsequence(q, name):
+        # an abbreviation of the name only: in a long description any few letters are in order
         return 0.75
     best = difflib.SequenceMatcher(None, q, name).ratio()
     words = name.replace("_", " ").replace("-", " ").split()

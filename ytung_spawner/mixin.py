@@ -233,6 +233,8 @@ class YtungSpawnerMixin(Configurable):
             "devices_per_node": opts.get("devices_per_node", 0),
             "nodes": opts.get("nodes", 1),
             "preemptible": bool(opts.get("preemptible", False)),
+            # what this server runs (Kubernetes: the pod's image): its dev environment says so
+            "image": str(getattr(self, "image", "") or ""),
         }
 
     async def ytung_admit(self) -> dict:
@@ -251,10 +253,9 @@ class YtungSpawnerMixin(Configurable):
             # "stopping" right after admission: preempted, and back in the queue once stopped
             while workload["status"] in ("unapproved", "queued", "stopping"):
                 if workload["status"] == "unapproved":
-                    self._ytung_message = _(
-                        "Waiting for approval: {reason}",
-                        reason=(workload.get("reason") or {}).get("text") or "",
-                    )
+                    # the service's reason names the VC whose admins decide
+                    reason = (workload.get("reason") or {}).get("text")
+                    self._ytung_message = reason or _("Waiting for approval")
                 else:
                     self._ytung_message = queued_message(workload.get("queue") or {}, _)
                 await asyncio.sleep(self.ytung_poll_interval)

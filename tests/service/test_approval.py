@@ -180,6 +180,7 @@ async def test_owner_stops_an_unapproved_one(setup):
     wid, _ = await admission.submit(GPU2, user(sessions, "ann"))
     w, needs_stop = await admission.stop(wid)
     assert not needs_stop and get(sessions, wid).status == orm.CLOSED
+    assert get(sessions, wid).reason is None  # no longer "waiting for approval"
     with pytest.raises(DomainError) as e:
         await admission.approve(wid, user(sessions, "vic"), False, "vic")
     assert e.value.status == 409

@@ -401,7 +401,7 @@ def test_widget_renders_the_d2_columns():
 
 
 # -- servers spawned from the hub's own page are dev environments too (D2) ------------------
-async def hub_spawn(ytung, server_name: str, **fields):
+async def hub_spawn(ytung, server_name: str, image: str = "", **fields):
     """What the spawner's POST /workloads does for a spawn from the hub page, then the
     handler's adoption of it."""
     body = {
@@ -414,7 +414,17 @@ async def hub_spawn(ytung, server_name: str, **fields):
     }
     wid, _ = await ytung.admission.submit(body, None, trusted=True)
     with ytung.admission.sessions() as s:
-        return devenvs.adopt_hub_workload(s, s.get(orm.Workload, wid), ytung).id, wid
+        return devenvs.adopt_hub_workload(s, s.get(orm.Workload, wid), ytung, image).id, wid
+
+
+async def test_a_hub_spawn_lists_the_image_the_spawner_runs(world):
+    """Kubernetes: the hub's spawner runs its own image (singleuser.image); D2 says so."""
+    ytung, sessions = world
+    await hub_spawn(ytung, "lab", image="registry.example.com/ytung/lab:0.1.0")
+    with sessions() as s:
+        (env,) = devenvs.list_devenvs(s, "ann")
+        assert (env.engine_source, env.image) == ("custom", "registry.example.com/ytung/lab:0.1.0")
+        assert devenvs.current_run(s, env).user_options["devenv"]["image"] == env.image
 
 
 async def test_hub_spawn_is_listed_and_controlled_like_the_others(world):

@@ -39,8 +39,16 @@ def test_scores_are_ordered_by_kind_of_match():
 
 
 def test_long_queries_are_cut():
-    # similarity costs length × length: a huge query must not be scored whole
+    # similarity costs length × length: only the first QUERY_MAX characters are scored
+    head = "x" * search.QUERY_MAX
+    assert search.score(head + "digits_cnn", ["digits_cnn"]) == search.score(head, ["digits_cnn"])
     assert search.rank(NAMES, "x" * 100_000, lambda n: (n,)) == []
+
+
+def test_letters_in_order_in_a_description_are_no_match():
+    items = [("yolo_det", "detects flowers, weeds and other objects"), ("flowers-102", "")]
+    assert search.rank(items, "flwoers", lambda i: i)[0] == ("flowers-102", "")
+    assert search.score("dcnn", ["x", "digits_cnn"]) < search.CUTOFF
 
 
 def test_a_typo_of_one_word_of_the_name_matches():

@@ -509,3 +509,14 @@ async def test_a_pod_stuck_terminating_fails_the_stop_in_the_launch_timeout(
     assert recorder.events == []  # nothing reported: the devices stay held
     assert spawner.start_timeout > 3  # restored
     await cluster.api.patch(PODS, "default", spawner.pod_name, {"metadata": {"finalizers": None}})
+
+
+@pytest.mark.parametrize("origin, expected", [("service", "ytung/pytorch:cpu"), ("hub", "lab:1")])
+async def test_only_service_started_environments_change_the_image(make_spawner, origin, expected):
+    """D1 engines come from the service; a server started from the hub's own spawn page runs
+    the spawner's image (its dev environment records that image)."""
+    spawner = make_spawner(image="lab:1")
+    spawner.ytung_bind(
+        workload(origin=origin, user_options={"devenv": {"id": 1, "image": "ytung/pytorch:cpu"}})
+    )
+    assert spawner.image == expected

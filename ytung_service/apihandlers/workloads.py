@@ -105,7 +105,10 @@ class WorkloadListHandler(_Submitting, WorkloadMixin, APIHandler):
         self.db.expire_all()
         if self.is_trusted_service:
             # a server started from the hub's spawn page: list it as a dev environment (D2)
-            devenvs.adopt_hub_workload(self.db, self.db.get(orm.Workload, wid), self.ytung)
+            image = body.get("image") if isinstance(body.get("image"), str) else ""
+            devenvs.adopt_hub_workload(
+                self.db, self.db.get(orm.Workload, wid), self.ytung, image=image
+            )
             self.db.expire_all()
         self.write_json(self.model(self.db.get(orm.Workload, wid)), status=201)
 
