@@ -11,6 +11,11 @@ Every decision runs in this process, under one asyncio lock, inside one database
 transaction; ``device_allocations`` has a unique (node, device) constraint on top, so a device
 can never be held twice. The pure :mod:`ytung_service.scheduling` decides; this module reads
 the state from the database, applies the decision, and says which servers to start or stop.
+
+Estimated starts (X1) cost several passes, so no pass computes them: :meth:`Admission.estimate`
+does, from the reconciler's periodic pass, at most every ``estimate_interval`` seconds, on a
+snapshot in a worker thread, outside the lock. Passes keep the estimates stored with the queued
+workloads; one queued since the last estimate shows none ("not estimated yet") until the next.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from .errors import DomainError
 from .i18n import N_
 from .permissions import ADMIN
 from .scheduling import (
+    Admit,
     Allocation,
     ClusterState,
     Estimate,
@@ -39,9 +45,9 @@ from .scheduling import (
     Queue,
     Workload,
     estimate_starts,
+    fingerprint,
     never_fits,
     overdue,
-    preview,
     schedule,
     time_left,
 )
@@ -96,6 +102,10 @@ def allocation_of(w: orm.Workload) -> Allocation:
         start_time=w.admitted_at or w.submit_time,
         stopping=w.status == orm.STOPPING,
         deadline=w.deadline,
+        # what a preempted workload queues as again (estimates follow it, V9)
+        requeue=w.status == orm.STOPPING and bool(w.requeue),
+        priority=w.priority,
+        queued_since=w.approved_at or w.submit_time,
     )
 
 
@@ -124,7 +134,11 @@ def _whole(value: Any, what: str, default: int) -> int:
 
 
 class Admission:
-    """The scheduler of the service: state in the database, decisions in the pure core."""
+    """The scheduler of the service: state in the database, decisions in the pure core.
+
+    ``estimate_interval``: the fewest seconds between two estimates of the queue (X1, see the
+    module's docstring); ``preview_passes``: the simulation budget of the form's preview, which
+    estimates one request on each request of the form (``Policy.estimate_passes``)."""
 
     def __init__(
         self,
@@ -132,12 +146,23 @@ class Admission:
         nodes: Callable[[], Awaitable[Sequence[Node]]],
         policy: Policy | None = None,
         clock: Callable[[], float] = time.time,
+        estimate_interval: float = 30.0,
+        preview_passes: int = 4,
     ):
+        if estimate_interval < 0:
+            raise ValueError(f"estimate_interval must be >= 0; got {estimate_interval}")
+        if preview_passes < 1:
+            raise ValueError(f"preview_passes must be >= 1; got {preview_passes}")
         self.sessions = sessions
         self.nodes = nodes
         self.policy = policy or Policy()
         self.clock = clock
         self.lock = asyncio.Lock()
+        self.estimate_interval = estimate_interval
+        self.preview_policy = replace(self.policy, estimate_passes=preview_passes)
+        #: when the queue was last estimated (the clock's seconds), and what from (fingerprint)
+        self.estimated_at: float | None = None
+        self._estimated_from: bytes | None = None
 
     # -- submit ----------------------------------------------------------------------------
     def parse(
@@ -277,14 +302,11 @@ class Admission:
             if workload.status == orm.UNAPPROVED:
                 return {"would": "approval", "reason": dict(workload.reason)}
             state = self._state(session, nodes)
-            now = self.clock()
             request = request_of(workload)
-            action = preview(state, request, now, self.policy)
-            if isinstance(action, Queue):
-                with_it = replace(state, queue=[*state.queue, request])
-                estimate = estimate_starts(with_it, now, self.policy, targets=[request.id])
+        # pure work off the event loop; a small budget (preview_passes): it runs for each form
+        action, found = await asyncio.to_thread(self._preview, state, request, self.clock())
         if isinstance(action, Queue):
-            found = estimate[request.id]
+            assert found is not None
             return {
                 "would": "queue",
                 "position": action.position,
@@ -295,6 +317,21 @@ class Admission:
                 "estimate_reason": reason_dict(found.reason),
             }
         return {"would": "start", "placement": {n: list(i) for n, i in action.placement.items()}}
+
+    def _preview(
+        self, state: ClusterState, request: Workload, now: float
+    ) -> tuple[Admit | Queue, Estimate | None]:
+        """(In a worker thread) what a pass would do with *request* (:func:`~.scheduling.preview`)
+        and, when it would queue, its estimate, which starts from that same pass."""
+        with_it = replace(state, queue=[*state.queue, request])
+        decision = schedule(with_it, now, self.policy)
+        action = decision.action_for(request.id)
+        if not isinstance(action, Queue):
+            return action, None
+        found = estimate_starts(
+            with_it, now, self.preview_policy, targets=[request.id], first=decision
+        )
+        return action, found[request.id]
 
     def _state(self, session: Session, nodes: Sequence[Node]) -> ClusterState:
         vcs = [to_scheduling(vc) for vc in all_vcs(session)]
@@ -340,13 +377,6 @@ class Admission:
             nodes, vcs, [allocation_of(w) for w in active], [request_of(w) for w in queued]
         )
         decision = schedule(state, now, self.policy)
-        # X1: when each queued workload starts at the latest, kept with its queue reason
-        waiting = [q.workload_id for q in decision.queued]
-        estimates = (
-            estimate_starts(state, now, self.policy, targets=waiting, first=decision)
-            if waiting
-            else {}
-        )
         for preempt in decision.preempted:
             for victim in preempt.victims:
                 w = by_id[victim]
@@ -368,12 +398,61 @@ class Admission:
         for q in decision.queued:
             w = by_id[q.workload_id]
             w.position, w.ahead = q.position, q.ahead
-            w.reason = {
-                **reason_dict(q.reason),
-                "estimate": estimate_dict(estimates.get(q.workload_id)),
-            }
+            # X1: the last estimate stays until the next one (none yet: newly queued, requeued)
+            kept = (w.reason or {}).get("estimate")
+            w.reason = {**reason_dict(q.reason), "estimate": kept}
         session.flush()
         return effects
+
+    # -- estimated starts (X1) ---------------------------------------------------------------
+    async def estimate(self, force: bool = False) -> bool:
+        """Estimate when each queued workload starts at the latest and store it with its reason.
+
+        At most every ``estimate_interval`` seconds unless *force*; skipped when nothing it depends
+        on changed since the last estimate. The snapshot is read and simulated in a worker thread,
+        outside the lock; only storing the results takes the lock, and skips workloads that are no
+        longer queued. Returns whether it stored new estimates."""
+        now = self.clock()
+        if (
+            not force
+            and self.estimated_at is not None
+            and now - self.estimated_at < self.estimate_interval
+        ):
+            return False
+        self.estimated_at = now
+        nodes = await self.nodes()
+        computed = await asyncio.to_thread(self._estimate, nodes, now, self._estimated_from)
+        if computed is None:
+            return False  # the same state as last time: its estimates stand
+        estimates, source = computed
+        async with self.lock:
+            with self.sessions() as session:
+                self._store(session, estimates)
+                session.commit()
+        self._estimated_from = source
+        return True
+
+    def _estimate(
+        self, nodes: Sequence[Node], now: float, last: bytes | None
+    ) -> tuple[dict[str, Estimate], bytes] | None:
+        """(In a worker thread) the estimates of a snapshot and its fingerprint; None when the
+        fingerprint is *last*."""
+        with self.sessions() as session:
+            state = self._state(session, nodes)
+        source = fingerprint(state, now, self.policy)
+        if source == last:
+            return None
+        return estimate_starts(state, now, self.policy), source
+
+    def _store(self, session: Session, estimates: dict[str, Estimate]) -> None:
+        queued = session.scalars(select(orm.Workload).where(orm.Workload.status == orm.QUEUED))
+        for w in queued:
+            found = estimates.get(str(w.id))
+            if found is None or not w.reason:  # queued after the snapshot; the next estimate
+                continue
+            stored = estimate_dict(found)
+            if w.reason.get("estimate") != stored:
+                w.reason = {**w.reason, "estimate": stored}
 
     # -- lifecycle events ------------------------------------------------------------------
     async def release(
@@ -439,8 +518,9 @@ class Admission:
                     raise DomainError(404, "No such workload: {id}", id=workload_id)
                 needs_stop = w.status in orm.ACTIVE_STATUSES
                 if w.status in (orm.UNAPPROVED, orm.QUEUED):
+                    # withdrawn: what it waited for ("waiting for approval…") is over
                     w.status, w.ended_at = orm.CLOSED, self.clock()
-                    w.position = w.ahead = None
+                    w.position = w.ahead = w.reason = None
                 elif needs_stop:
                     w.status, w.requeue = orm.STOPPING, False
                 session.commit()

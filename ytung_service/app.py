@@ -162,6 +162,25 @@ class YtungService(Application):
     def _reconcile_grace_default(self):
         return float(os.environ.get("YTUNG_RECONCILE_GRACE") or 30)
 
+    estimate_interval = Float(
+        help="""Fewest seconds between two estimates of when queued workloads start (X1). An estimate
+        simulates several scheduling passes (in a worker thread, after a reconciliation); a workload
+        queued meanwhile shows "not estimated yet" until the next one.
+
+        Example: ``c.YtungService.estimate_interval = 60``. Default: ``$YTUNG_ESTIMATE_INTERVAL`` or 30.
+        """,
+    ).tag(config=True)
+
+    @default("estimate_interval")
+    def _estimate_interval_default(self):
+        return float(os.environ.get("YTUNG_ESTIMATE_INTERVAL") or 30)
+
+    @validate("estimate_interval")
+    def _validate_estimate_interval(self, proposal):
+        if proposal["value"] < 0:
+            raise TraitError(f"estimate_interval must be >= 0 seconds; got {proposal['value']}")
+        return proposal["value"]
+
     reserve_after = Float(
         600.0,
         help="""Seconds a workload waits before it reserves devices so that smaller, later
@@ -307,7 +326,10 @@ class YtungService(Application):
         else:
             self.inventory = make_inventory(self.runtime)
         self.admission = Admission(
-            self.session, self.nodes, Policy(reserve_after=self.reserve_after)
+            self.session,
+            self.nodes,
+            Policy(reserve_after=self.reserve_after),
+            estimate_interval=self.estimate_interval,
         )
         self.reconciler = Reconciler(
             self.admission,

@@ -10,7 +10,8 @@ devices with the hub's list of servers:
 - admitted and the server is ready: ``running``.
 
 Then it runs a scheduling pass and applies what it says (start admitted servers, stop
-preempted or overdue ones).
+preempted or overdue ones), and lets the admission estimate the queue's starts (X1; at most
+every ``estimate_interval`` seconds, in a worker thread: see :meth:`Admission.estimate`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Reconciler:
         if self.hub.configured:
             await self.repair(await self.hub.servers())
         await self.apply(await self.admission.run_pass())
+        await self.admission.estimate()
 
     async def repair(self, servers: dict[tuple[str, str], dict]) -> None:
         now = time.time()

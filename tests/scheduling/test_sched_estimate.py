@@ -16,7 +16,9 @@ from ytung_service.scheduling import (
     Policy,
     VirtualCluster,
     end_bound,
+    estimate,
     estimate_starts,
+    fingerprint,
     never_fits,
     schedule,
 )
@@ -210,14 +212,73 @@ def test_a_coarse_budget_rounds_up_not_down():
     assert coarse is not None and coarse >= exact
 
 
-def test_the_first_decision_is_reused():
+def test_the_first_decision_is_reused(monkeypatch):
     s = state(
         gpu_nodes(1),
         queue=[job("wait", 8)],
         allocations=[running("run", {"g1": range(8)}, started=NOW)],
     )
     first = schedule(s, NOW)
-    assert estimate_starts(s, NOW, first=first) == estimate_starts(s, NOW)
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])  # the time of the pass
+        return schedule(*args, **kwargs)
+
+    monkeypatch.setattr(estimate, "schedule", counting)
+    without = estimate_starts(s, NOW)
+    assert calls == [NOW, NOW + HOUR]
+    calls.clear()
+    assert estimate_starts(s, NOW, first=first) == without
+    assert calls == [NOW + HOUR]  # the pass at NOW is the one given
+
+
+def _borrowed(vcs_quota_other: int = 0) -> list[VirtualCluster]:
+    return [LIMITED, VirtualCluster("other", quota={GPU: vcs_quota_other}, max_hours=1)]
+
+
+def test_a_preempted_workload_queues_again_with_its_place():
+    """The service requeues a victim with its original submit time (V9): when devices free up it goes
+    before a later workload, which waits for the next end instead."""
+    mine = running("mine", {"g1": range(4)}, started=NOW - 0.5 * HOUR)  # ends at +0.5 h
+    borrower = replace(
+        running("borrower", {"g1": range(4, 8)}, vc="other", owner="bob", preemptible=True),
+        start_time=NOW - 0.1 * HOUR,
+        queued_since=1.0,
+    )
+    s = state(
+        gpu_nodes(1),
+        queue=[
+            job("urgent", 4, priority=1, submitted=5.0),  # preempts the borrower now
+            job("later", 4, vc="other", owner="bob", preemptible=True, submitted=10.0),
+        ],
+        allocations=[mine, borrower],
+        vcs=_borrowed(),
+    )
+    assert schedule(s, NOW).preempted[0].victims == ("borrower",)
+    est = estimate_starts(s, NOW)
+    assert est["urgent"].start == NOW
+    # at +0.5 h the requeued borrower (queued since 1.0) takes "mine"'s devices; "later" waits
+    # for "urgent" to end
+    assert est["later"].start == NOW + HOUR
+
+
+def test_a_stopping_workload_that_requeues_goes_first_again():
+    mine = running("mine", {"g1": range(4)}, started=NOW - 0.5 * HOUR)
+    going = replace(
+        running("going", {"g1": range(4, 8)}, vc="other", owner="bob", preemptible=True),
+        start_time=NOW,
+        stopping=True,
+        requeue=True,
+        queued_since=1.0,
+    )
+    later = job("later", 4, vc="other", owner="bob", preemptible=True, submitted=10.0)
+    s = state(gpu_nodes(1), queue=[later], allocations=[mine, going], vcs=_borrowed())
+    assert estimate_starts(s, NOW)["later"].start == NOW + 0.5 * HOUR
+    # stopping for good (a user's stop, a time limit): its devices are the later one's now
+    gone = replace(going, requeue=False)
+    s = state(gpu_nodes(1), queue=[later], allocations=[mine, gone], vcs=_borrowed())
+    assert estimate_starts(s, NOW)["later"].start == NOW
 
 
 def test_targets_limit_the_answer():
@@ -305,8 +366,9 @@ def test_estimates_are_never_before_now_and_known_when_everything_ends(s):
         assert e.start is not None, e.reason
         assert e.start >= NOW
         ends = [end_bound(a, vcs[a.vc], NOW) for a in s.allocations]
-        # it never waits longer than everything running plus everything queued running in turn
-        assert e.start <= max(ends, default=NOW) + len(s.queue) * 3 * HOUR
+        # it never waits longer than everything running plus everything queued (and every preempted
+        # workload, queued again) running in turn
+        assert e.start <= max(ends, default=NOW) + (len(s.queue) + len(s.allocations)) * 3 * HOUR
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -337,3 +399,20 @@ def test_without_time_limits_a_blocked_workload_is_unknown(s):
             assert e.reason.code == "estimate_never_fits" or unlimited
         else:
             assert e.start >= NOW
+
+
+def test_the_fingerprint_changes_with_what_estimates_depend_on():
+    """The service skips an estimate when the fingerprint is the last one's: it must change with the
+    state, and with a queued workload coming to reserve devices as time passes."""
+    s = state(
+        gpu_nodes(1),
+        queue=[job("wait", 8, submitted=NOW)],
+        allocations=[running("run", {"g1": range(8)}, started=NOW)],
+    )
+    policy = Policy(reserve_after=600)
+    same = fingerprint(s, NOW, policy)
+    assert fingerprint(replace(s), NOW + 10, policy) == same
+    longer = replace(s, allocations=[replace(s.allocations[0], deadline=NOW + 5 * HOUR)])
+    assert fingerprint(longer, NOW, policy) != same
+    assert fingerprint(replace(s, queue=[]), NOW, policy) != same
+    assert fingerprint(s, NOW + 600, policy) != same  # "wait" may reserve now

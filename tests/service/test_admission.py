@@ -190,6 +190,11 @@ async def test_a_queued_workload_shows_when_it_starts_at_the_latest(setup):
             model = workload_model(w, lambda m, **p: m.format(**p), None, clock.now)
             return model["queue"]
 
+    # no pass estimates: a workload queued since the last estimate has none yet
+    queue = queue_of(waiting)
+    assert queue["position"] == 1
+    assert queue["estimated_start"] is None and queue["estimate_reason"] is None
+    assert await admission.estimate()
     queue = queue_of(waiting)
     assert queue["position"] == 1
     assert queue["estimated_start"] == datetime.fromtimestamp(1000.0 + 3600, UTC).isoformat()
@@ -201,6 +206,9 @@ async def test_a_queued_workload_shows_when_it_starts_at_the_latest(setup):
         s.commit()
     await admission.run_pass()
     queue = queue_of(waiting)
+    assert queue["estimated_start"] is not None  # a pass keeps the last estimate …
+    assert await admission.estimate(force=True)  # … until the next one
+    queue = queue_of(waiting)
     assert queue["estimated_start"] is None
     assert queue["estimate_reason"] == "unknown: a workload ahead has no time limit"
     # an estimate never lies in the past when a pass is a little older than the reader
@@ -208,8 +216,69 @@ async def test_a_queued_workload_shows_when_it_starts_at_the_latest(setup):
         orm.Vc.find(s, "a").max_hours = 1.0
         s.commit()
     await admission.run_pass()
+    assert await admission.estimate(force=True)
     clock.now += 7200
     with sessions() as s:
         w = s.get(orm.Workload, waiting)
         model = workload_model(w, lambda m, **p: m.format(**p), None, clock.now)
     assert model["queue"]["estimated_start"] == datetime.fromtimestamp(clock.now, UTC).isoformat()
+
+
+async def test_estimates_are_throttled_and_skipped_when_nothing_changed(setup):
+    """X1: the queue is estimated at most every ``estimate_interval`` seconds, and not again while
+    nothing it depends on changed."""
+    admission, sessions, clock = setup
+    admission.estimate_interval = 30.0
+    with sessions() as s:
+        orm.Vc.find(s, "a").max_hours = 1.0
+        s.commit()
+    ann = user(sessions, "ann")
+    npu = {"vc": "a", "device_type": HUAWEI_NPU, "devices_per_node": 8}
+    await admission.submit(npu, ann)
+    waiting, _ = await admission.submit(npu, ann)
+    assert await admission.estimate()
+    clock.now += 10
+    later, _ = await admission.submit(npu, ann)
+    assert not await admission.estimate()  # too soon
+    with sessions() as s:
+        assert s.get(orm.Workload, later).reason["estimate"] is None  # not estimated yet
+        kept = s.get(orm.Workload, waiting).reason["estimate"]
+        assert kept["code"] == "estimate_time_limits"
+    clock.now += 30
+    assert await admission.estimate()
+    with sessions() as s:
+        assert s.get(orm.Workload, later).reason["estimate"]["start"] == 1000.0 + 2 * 3600
+        assert s.get(orm.Workload, waiting).reason["estimate"] == kept
+    clock.now += 30
+    assert not await admission.estimate()  # due, but the same state: its estimates stand
+    await admission.stop(waiting)
+    assert await admission.estimate(force=True)
+    with sessions() as s:
+        assert s.get(orm.Workload, later).reason["estimate"]["start"] == 1000.0 + 3600
+
+
+async def test_a_workload_no_longer_queued_keeps_no_estimate(setup):
+    """Estimates computed on a snapshot are stored only for workloads still queued."""
+    admission, sessions, clock = setup
+    with sessions() as s:
+        orm.Vc.find(s, "a").max_hours = 1.0
+        s.commit()
+    ann = user(sessions, "ann")
+    npu = {"vc": "a", "device_type": HUAWEI_NPU, "devices_per_node": 8}
+    await admission.submit(npu, ann)
+    waiting, _ = await admission.submit(npu, ann)
+    real = admission._estimate
+
+    def meanwhile(*args):
+        found = real(*args)
+        assert found is not None and found[0][str(waiting)].start == 1000.0 + 3600
+        with sessions() as s:  # after the snapshot, the second leaves the queue (a stop)
+            w = s.get(orm.Workload, waiting)
+            w.status, w.reason = orm.CLOSED, None
+            s.commit()
+        return found
+
+    admission._estimate = meanwhile
+    assert await admission.estimate()
+    with sessions() as s:
+        assert s.get(orm.Workload, waiting).reason is None

@@ -33,7 +33,7 @@ from .devices import (
     is_device_type,
     ring_of,
 )
-from .estimate import Estimate, end_bound, estimate_starts
+from .estimate import Estimate, end_bound, estimate_starts, fingerprint
 from .messages import MESSAGES, Reason, reason
 from .placement import FreeIndex
 from .queue import (
@@ -91,6 +91,7 @@ __all__ = [
     "cluster_problem",
     "end_bound",
     "estimate_starts",
+    "fingerprint",
     "is_cpu_only",
     "is_device_type",
     "legal_devices",

@@ -6,7 +6,8 @@ The only thing the platform knows about when devices free up is each running wor
 order of their deadlines and, at each release time, runs the scheduler's own pass
 (:func:`~.queue.schedule`: queue order, gangs, NPU rings, VC quotas, per-user caps, reservations,
 preemption) over what is left. What a pass admits runs from then until its own time limit; preempted
-workloads stop at once. A workload's estimate is the release time of the pass that admits it, so it is
+workloads stop at once and queue again with their original place, as the service requeues them (V9) —
+so do stopping allocations marked ``requeue``. A workload's estimate is the release time of the pass that admits it, so it is
 never earlier than *now*; it holds as long as nothing is submitted ahead of it meanwhile.
 
 The estimate is unknown (``start`` None) when a workload that would have to end first has no time limit
@@ -20,6 +21,7 @@ latest of those deadlines, still a "no later than".
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Collection
 from dataclasses import replace
@@ -100,6 +102,14 @@ def estimate_starts(
     return result
 
 
+def fingerprint(state: ClusterState, now: float, policy: Policy) -> bytes:
+    """What the estimates of *state* depend on: the state itself, and which queued workloads have
+    waited long enough to reserve devices (the one way the passing of time changes a pass)."""
+    waited = sorted(w.id for w in state.queue if now - w.submit_time >= policy.reserve_after)
+    text = repr((state.nodes, state.vcs, state.allocations, state.queue, waited))
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 def _of_type(state: ClusterState, device_type: str) -> ClusterState:
     """The part of *state* that decides about workloads of *device_type*."""
     return ClusterState(
@@ -122,17 +132,26 @@ class _Simulation:
         self.policy = policy
         self.allocations: dict[str, Allocation] = {a.workload_id: a for a in state.allocations}
         self.queue: list[Workload] = list(state.queue)
-        self.pending: list[tuple[float, str]] = []  # (end bound, workload id): a heap
+        # (end bound, entry, workload id): a heap; an entry counts only while it is live[workload id]
+        # (a preempted workload is pushed again, and a requeued one may be admitted again)
+        self.pending: list[tuple[float, int, str]] = []
+        self.live: dict[str, int] = {}
+        self.entries = 0
         self.unlimited: set[str] = set()
         for allocation in state.allocations:
-            self._track(allocation)
+            self._track(allocation, self.now)
 
-    def _track(self, allocation: Allocation) -> None:
-        end = end_bound(allocation, self.vcs.get(allocation.vc), self.now)
+    def _track(self, allocation: Allocation, t: float) -> None:
+        wid = allocation.workload_id
+        self.live.pop(wid, None)
+        self.unlimited.discard(wid)
+        end = end_bound(allocation, self.vcs.get(allocation.vc), t)
         if end is None:
-            self.unlimited.add(allocation.workload_id)
+            self.unlimited.add(wid)
         else:
-            heapq.heappush(self.pending, (end, allocation.workload_id))
+            self.entries += 1
+            self.live[wid] = self.entries
+            heapq.heappush(self.pending, (end, self.entries, wid))
 
     def run(self, targets: set[str], opening: Decision | None) -> dict[str, Estimate]:
         result: dict[str, Estimate] = {}
@@ -175,15 +194,24 @@ class _Simulation:
         return result
 
     def _apply(self, decision: Decision, t: float) -> None:
-        """Admitted workloads run from *t* until their time limit; preempted ones stop now."""
+        """Admitted workloads run from *t* until their time limit; preempted ones stop now (and
+        queue again when they have stopped)."""
         by_id = {w.id: w for w in self.queue}
         for admit in decision.admitted:
             w = by_id[admit.workload_id]
             allocation = Allocation(
-                w.id, w.owner, w.vc, w.device_type, dict(admit.placement), w.preemptible, t
+                w.id,
+                w.owner,
+                w.vc,
+                w.device_type,
+                dict(admit.placement),
+                w.preemptible,
+                t,
+                priority=w.priority,
+                queued_since=w.submit_time,
             )
             self.allocations[w.id] = allocation
-            self._track(allocation)
+            self._track(allocation, t)
         admitted = {a.workload_id for a in decision.admitted}
         if admitted:
             self.queue = [w for w in self.queue if w.id not in admitted]
@@ -191,19 +219,39 @@ class _Simulation:
             for victim in preempt.victims:
                 allocation = self.allocations.get(victim)
                 if allocation is not None and not allocation.stopping:
-                    self.allocations[victim] = replace(allocation, stopping=True)
-                    self.unlimited.discard(victim)
-                    heapq.heappush(self.pending, (t, victim))
+                    stopping = replace(allocation, stopping=True, requeue=True)
+                    self.allocations[victim] = stopping
+                    self._track(stopping, t)
 
     def _release(self, batch: int, t: float) -> tuple[float, int]:
-        """End the *batch* earliest allocations (and any ending at the same time as the last of them);
-        returns the new time and how many ended."""
+        """End the *batch* earliest allocations (and any ending at the same time as the last of them),
+        queueing again those that requeue; returns the new time and how many ended."""
         released = 0
         end = t
         while self.pending and (released < batch or self.pending[0][0] <= end):
-            end_of, wid = heapq.heappop(self.pending)
-            if self.allocations.pop(wid, None) is None:
-                continue  # pushed twice (preempted after it was tracked): already gone
+            end_of, entry, wid = heapq.heappop(self.pending)
+            if self.live.get(wid) != entry:
+                continue  # replaced by a later entry (preempted, or admitted again)
+            del self.live[wid]
+            allocation = self.allocations.pop(wid)
+            if allocation.stopping and allocation.requeue:
+                self.queue.append(requeued(allocation))
             end = max(end, end_of)
             released += 1
         return end, released
+
+
+def requeued(allocation: Allocation) -> Workload:
+    """The request a preempted *allocation* queues as again: same shape, priority and place (V9)."""
+    nodes = max(1, len(allocation.placement))
+    return Workload(
+        allocation.workload_id,
+        allocation.owner,
+        allocation.vc,
+        allocation.device_type,
+        nodes,
+        allocation.count // nodes,
+        allocation.priority,
+        allocation.preemptible,
+        allocation.start_time if allocation.queued_since is None else allocation.queued_since,
+    )

@@ -46,6 +46,10 @@ class Allocation:
     has asked the workload to stop (after a :class:`~.queue.Preempt`, a user stop, a time limit): the
     devices are still held, but nobody needs to preempt it again. ``deadline`` overrides the VC's
     ``max_hours`` (an admin extension); None means "use the VC's limit".
+
+    What it queues as again when it stops after a preemption (V9: with its original place) is only read
+    by :func:`~.estimate.estimate_starts`: ``requeue`` (a stopping allocation the service will put back in
+    the queue), ``priority`` and ``queued_since`` (its submit time in the queue's order; None: its start).
     """
 
     workload_id: str
@@ -57,6 +61,9 @@ class Allocation:
     start_time: float = 0.0
     stopping: bool = False
     deadline: float | None = None
+    requeue: bool = False
+    priority: int = 0
+    queued_since: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(
