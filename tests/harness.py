@@ -250,6 +250,33 @@ class RunningPlatform:
             **kw,
         )
 
+    def spawn_progress(
+        self, user: str, token: str, until: str, server: str = "", timeout: float = 30
+    ) -> list[str]:
+        """Messages of the hub's spawn progress event stream of ``user``'s server, read until
+        one contains ``until`` (or ``timeout`` seconds pass)."""
+        import json
+
+        messages: list[str] = []
+        path = (
+            f"users/{user}/servers/{server}/progress" if server else f"users/{user}/server/progress"
+        )
+        with requests.get(
+            f"{self.url}/hub/api/{path}",
+            headers={"Authorization": f"token {token}"},
+            stream=True,
+            timeout=timeout,
+        ) as r:
+            deadline = time.monotonic() + timeout
+            for line in r.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    messages.append(json.loads(line[5:]).get("message", ""))
+                    if until in messages[-1]:
+                        break
+                if time.monotonic() > deadline:
+                    break
+        return messages
+
     def api(self, method: str, path: str, token: str | None = None, **kw) -> requests.Response:
         headers = {"Authorization": f"token {token}"} if token else {}
         return requests.request(

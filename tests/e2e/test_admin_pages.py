@@ -416,30 +416,6 @@ def test_admin_workloads_tab_stops_and_extends(cluster, admin, admin_token):
 
 
 # -- approval (未批准): the VC setting, VC admins, the workloads tab's buttons, a hub spawn ----
-def _progress(cluster, user, token, until, timeout=30) -> list[str]:
-    """Messages of the hub's spawn progress stream, read until one contains ``until``."""
-    import json
-
-    import requests
-
-    messages: list[str] = []
-    with requests.get(
-        f"{cluster.url}/hub/api/users/{user}/server/progress",
-        headers={"Authorization": f"token {token}"},
-        stream=True,
-        timeout=timeout,
-    ) as r:
-        deadline = time.monotonic() + timeout
-        for line in r.iter_lines(decode_unicode=True):
-            if line and line.startswith("data:"):
-                messages.append(json.loads(line[5:]).get("message", ""))
-                if until in messages[-1]:
-                    break
-            if time.monotonic() > deadline:
-                break
-    return messages
-
-
 @pytest.fixture(scope="module")
 def reviewers(cluster, admin, admin_token):
     """VC ``review`` needs approval: ``pat`` a plain member, ``quinn`` its admin (made one on
@@ -489,7 +465,7 @@ def test_approval_of_a_hub_spawn(cluster, admin_token, reviewers):
     options = {"vc": "review", "device_type": GPU, "devices_per_node": 1}
     r = cluster.hub_api("POST", "users/pat/server", pat, json=options)
     assert r.status_code in (201, 202), r.text
-    events = _progress(cluster, "pat", pat, until="Waiting for approval")
+    events = cluster.spawn_progress("pat", pat, until="Waiting for approval")
     assert any("Waiting for approval" in m and "review" in m for m in events), events
     (w,) = [w for w in cluster.api("GET", "workloads", pat).json() if w["vc"] == "review"]
     assert w["status"] == "unapproved" and w["placement"] == {}

@@ -112,28 +112,6 @@ def _workload_of(cluster, token, user):
     return found[0] if found else None
 
 
-def _progress_messages(cluster, user, token, until, timeout=20):
-    """Messages of the hub's spawn progress event stream, read until one contains ``until``."""
-    import json
-
-    messages = []
-    with requests.get(
-        f"{cluster.url}/hub/api/users/{user}/server/progress",
-        headers={"Authorization": f"token {token}"},
-        stream=True,
-        timeout=timeout,
-    ) as r:
-        deadline = time.monotonic() + timeout
-        for line in r.iter_lines(decode_unicode=True):
-            if line and line.startswith("data:"):
-                messages.append(json.loads(line[5:]).get("message", ""))
-                if until in messages[-1]:
-                    break
-            if time.monotonic() > deadline:
-                break
-    return messages
-
-
 def _wait(predicate, timeout=90, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -180,7 +158,7 @@ async def test_two_gpus_two_users_third_queues_then_starts(cluster, admin, users
     assert w3["queue"]["position"] == 1 and w3["queue"]["ahead"] == 0
     assert "vision" in w3["queue"]["reason"] and GPU in w3["queue"]["reason"]
     # the hub's spawn progress (what the spawn-pending page shows) says it too
-    events = _progress_messages(cluster, "u3", users["u3"], until="Estimated start:")
+    events = cluster.spawn_progress("u3", users["u3"], until="Estimated start:")
     assert any("Queued at position 1" in m and "vision" in m for m in events), events
     # … with when it starts at the latest, once the periodic estimate has run: u1 and u2 run
     # under vision's 24 h limit (X1)
