@@ -11,7 +11,9 @@ throughput ratio (system tool time / service time; target ≥ 0.5) and the servi
 The service unpacks a tar while its chunks arrive, so most of its unpacking hides in the upload
 time; "after the last byte" is what is left when the last chunk is in (a zip: all of it). Dirty
 pages are written back (``sync``) before each timed part, so that neither pays for the other's
-writes.
+writes. The service punches what it unpacked out of the upload's file before that reaches the
+disk: the service's ``cancelled_write_bytes`` (``/proc/<pid>/io``) shows how much of what it
+wrote was dropped from the page cache unwritten.
 
 Run from the repository root: ``python benchmarks/datasets.py [--size-mb 1024] [--format tar|zip]``.
 """
@@ -77,6 +79,16 @@ def service_pid(platform: RunningPlatform) -> int:
     pids = [p for p in descendants(platform.proc.pid) if "-m ytung_service" in _cmdline(p)]
     assert pids, "no service process"
     return pids[0]
+
+
+def io_mb(pid: int) -> tuple[float, float]:
+    """MB the process wrote (into the page cache) and MB of that dropped before writeback."""
+    counters = {}
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            counters[key] = int(value)
+    return counters["write_bytes"] / 2**20, counters["cancelled_write_bytes"] / 2**20
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -149,12 +161,14 @@ def main() -> None:
             token = platform.token("benchuser", PASSWORD)
             pid = service_pid(platform)
             rss_before = peak_rss_mb(pid)
+            io_before = io_mb(pid)
             os.sync()
             t0 = time.perf_counter()
             dataset, sent = upload(platform, token, archive, args.direct)
             service_s = time.perf_counter() - t0
             upload_s = sent - t0
             rss_peak = peak_rss_mb(pid)
+            io_after = io_mb(pid)
             assert dataset["file_count"] == files, dataset
             assert dataset["size_bytes"] == content, dataset
 
@@ -181,6 +195,8 @@ def main() -> None:
     ratio = tool_s / service_s
     print(f"throughput ratio service / {tool[0]}: {ratio:.2f}x  (target >= 0.5x)")
     print(f"service peak RSS: {rss_peak:.0f} MB (at start {rss_before:.0f} MB)  (target < 300 MB)")
+    wrote, dropped = (after - before for after, before in zip(io_after, io_before, strict=True))
+    print(f"service wrote {wrote:.0f} MB, of which {dropped:.0f} MB dropped before writeback")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,17 @@ Nothing here touches the database; the caller moves the finished directory into 
 A tar (plain or gzipped) can also be unpacked while it is still being uploaded: :func:`extract`
 accepts a :class:`GrowingFile`, which reads the upload's file as its bytes arrive and blocks
 until they do (or raises :class:`Interrupted` when the upload is abandoned, rewritten or stalls;
-the caller then unpacks the finished file as usual).
+the caller then unpacks the finished file as usual). Given a ``punch_marker``, it also punches
+the bytes the extraction has consumed out of the upload's file (``fallocate`` with
+``FALLOC_FL_PUNCH_HOLE``), so that the upload is not written to disk a second time: its dirty
+pages are dropped before writeback. The marker file, written durably before the first hole, says
+that the upload's file alone can no longer be unpacked (see :meth:`GrowingFile.release`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import io
 import os
@@ -51,6 +57,64 @@ _COPY_RANGE = hasattr(os, "copy_file_range")
 
 GiB = 1 << 30
 MiB = 1 << 20
+
+#: consumed bytes are punched out of a growing upload in steps of at least this many bytes,
+#: cut at multiples of :data:`_PUNCH_ALIGN` (whole pages, whole extents)
+_PUNCH_STEP = 8 << 20
+_PUNCH_ALIGN = 1 << 20
+_FALLOC_FL_KEEP_SIZE = 0x01
+_FALLOC_FL_PUNCH_HOLE = 0x02
+
+
+def _libc_fallocate():
+    """libc's ``fallocate`` (64-bit offsets), or ``None`` where there is none (not Linux)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:
+        return None
+    function = getattr(libc, "fallocate64", None) or getattr(libc, "fallocate", None)
+    if function is None:
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return function
+
+
+_fallocate = _libc_fallocate()
+
+
+def punch_hole(fd: int, offset: int, length: int) -> bool:
+    """Deallocate ``length`` bytes at ``offset`` of ``fd`` (they read back as zeros; the file's
+    size stays). ``False`` where the system or the filesystem cannot (nothing changed then);
+    other errors raise :class:`OSError`."""
+    if _fallocate is None or length <= 0:
+        return _fallocate is not None
+    mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
+    if _fallocate(fd, mode, offset, length) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code))
+
+
+def _write_durably(path: Path) -> None:
+    """Create ``path`` and make it (and its name in its directory) survive a crash."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"punched\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -85,18 +149,35 @@ class GrowingFile(io.RawIOBase):
     bytes they ask for (never past ``size``, the upload's declared size) are there, so a reader
     sees an ordinary file of ``size`` bytes. :meth:`abort`, or ``stall`` seconds without new
     bytes, make a waiting read raise :class:`Interrupted`.
+
+    With a ``punch_marker`` path, :meth:`release` punches what the reader is done with out of the
+    file (the reader calls it; it never reads those bytes again).
     """
 
-    def __init__(self, path: Path | str, size: int, *, stall: float = 600.0):
+    def __init__(
+        self,
+        path: Path | str,
+        size: int,
+        *,
+        stall: float = 600.0,
+        punch_marker: Path | str | None = None,
+    ):
         super().__init__()
         self.name = str(path)
         self.size = size
         self.stall = stall
-        self._fd = os.open(path, os.O_RDONLY)
+        self.punch_marker = Path(punch_marker) if punch_marker is not None else None
+        # punching needs a descriptor open for writing
+        self._fd = os.open(path, os.O_RDWR if punch_marker is not None else os.O_RDONLY)
         self._position = 0
         self._available = 0
         self._aborted: str | None = None
         self._changed = threading.Condition()
+        #: bytes [0, punched) are holes now; ``_punching`` is held while one is made
+        self.punched = 0
+        self._can_punch = punch_marker is not None and _fallocate is not None
+        self._marked = False
+        self._punching = threading.Lock()
 
     # -- the writer's side ----------------------------------------------------------------
     def advance(self, available: int) -> None:
@@ -107,9 +188,41 @@ class GrowingFile(io.RawIOBase):
                 self._changed.notify_all()
 
     def abort(self, reason: str) -> None:
+        """Make waiting and later reads raise :class:`Interrupted`; once this returns, no hole
+        is punched any more (the caller may truncate or remove the file)."""
         with self._changed:
             self._aborted = reason
             self._changed.notify_all()
+        with self._punching:
+            pass  # a hole being punched right now is finished
+
+    # -- giving back consumed bytes -------------------------------------------------------
+    def release(self, end: int) -> None:
+        """The reader will not read before ``end`` any more: punch ``[punched, end)`` out of the
+        file (cut down to whole MiB, in steps of at least 8 MiB) without changing its size.
+
+        The marker is written and synced before the first hole: from then on the file alone
+        cannot be unpacked, and whoever finds the marker without this reader alive must have
+        the upload sent again. Where holes cannot be punched nothing happens (and no marker
+        stays)."""
+        if not self._can_punch:
+            return
+        end = min(end, self._available) // _PUNCH_ALIGN * _PUNCH_ALIGN
+        if end - self.punched < _PUNCH_STEP:
+            return
+        with self._punching:
+            if self._aborted or not self._can_punch:
+                return
+            if not self._marked:
+                _write_durably(self.punch_marker)
+                self._marked = True
+            if not punch_hole(self._fd, self.punched, end - self.punched):
+                self._can_punch = False
+                if self.punched == 0:  # nothing punched: the file is whole after all
+                    self.punch_marker.unlink(missing_ok=True)
+                    self._marked = False
+                return
+            self.punched = end
 
     # -- the reader's side ----------------------------------------------------------------
     def wait_for(self, end: int) -> None:
@@ -147,6 +260,8 @@ class GrowingFile(io.RawIOBase):
         want = min(len(buffer), self.size - self._position)
         if want <= 0:
             return 0
+        if self._position < self.punched:  # a reader going back: those bytes are zeros now
+            raise Interrupted("the bytes asked for were already released")
         self.wait_for(self._position + want)
         view = memoryview(buffer)
         got = 0
@@ -298,8 +413,9 @@ class _Writer:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         return os.open(path, flags, 0o644)
 
-    def file(self, name: str, stream, declared_size: int | None = None) -> int:
-        """Write one regular file from ``stream``; answers the bytes written."""
+    def file(self, name: str, stream, declared_size: int | None = None, progress=None) -> int:
+        """Write one regular file from ``stream``; answers the bytes written. ``progress()``,
+        when given, is called after each chunk."""
         fd = self._create(name, declared_size)
         written = 0
         with os.fdopen(fd, "wb") as out:
@@ -312,13 +428,19 @@ class _Writer:
                 if self.bytes > self.allowed:
                     raise self._too_big()
                 out.write(chunk)
+                if progress is not None:
+                    progress()
         return written
 
-    def file_range(self, name: str, src_fd: int, offset: int, size: int, wait=None) -> int:
+    def file_range(
+        self, name: str, src_fd: int, offset: int, size: int, wait=None, release=None
+    ) -> int:
         """Write one regular file from ``size`` bytes at ``offset`` of ``src_fd`` (an
         uncompressed tar), copied by the kernel; answers the bytes written. ``wait(end)``, when
         given, blocks until the source holds its first ``end`` bytes (a growing upload): the
-        copy follows the upload in steps instead of waiting for the whole member."""
+        copy follows the upload in steps instead of waiting for the whole member.
+        ``release(end)``, when given, is told after each step that the source's bytes before
+        ``end`` are copied."""
         fd = self._create(name, size)
         written = 0
         try:
@@ -351,6 +473,8 @@ class _Writer:
                 self.bytes += n
                 if self.bytes > self.allowed:
                     raise self._too_big()
+                if release is not None:
+                    release(offset + written)
         finally:
             os.close(fd)
         return written
@@ -431,7 +555,7 @@ def extract(
         if kind == "zip":
             _extract_zip(archive, writer)
         elif growing is not None:
-            _extract_tar_from(growing, kind, writer, wait=growing.wait_for)
+            _extract_tar_from(growing, kind, writer, wait=growing.wait_for, growing=growing)
         elif kind in ("tar", "tar.gz"):
             _extract_tar(archive, kind, writer)
         else:
@@ -467,10 +591,27 @@ def _extract_tar(archive: Path, kind: str, writer: _Writer) -> None:
         _extract_tar_from(raw, kind, writer)
 
 
-def _extract_tar_from(raw, kind: str, writer: _Writer, wait=None) -> None:
+def _extract_tar_from(
+    raw, kind: str, writer: _Writer, wait=None, growing: GrowingFile | None = None
+) -> None:
     # random-access modes read members straight from the file (faster than the stream modes);
-    # on a growing file they read in order too, so nothing is read before it has arrived
+    # on a growing file they read in order too, so nothing is read before it has arrived, and
+    # nothing is read again once passed: what lies behind can be released (punched out).
     mode = "r:gz" if kind == "tar.gz" else "r:"
+    release = progress = None
+    if growing is not None and kind == "tar":
+
+        def release(end: int) -> None:
+            # tarfile reads the byte before the next header again (a truncation check), and
+            # a member's data may end right there: that byte stays
+            growing.release(end - 1)
+
+    elif growing is not None:
+        # the gzip reader only reads on (tarfile never seeks it back): every byte it has taken
+        # from the file is decompressed or in its memory
+        def progress():
+            growing.release(growing.tell())
+
     with tarfile.open(fileobj=raw, mode=mode, bufsize=_BUFFER) as tar:
         for member in tar:
             if member.isdir():
@@ -478,10 +619,12 @@ def _extract_tar_from(raw, kind: str, writer: _Writer, wait=None) -> None:
             elif member.isreg():
                 if kind == "tar" and not member.issparse() and _COPY_RANGE:
                     written = writer.file_range(
-                        member.name, raw.fileno(), member.offset_data, member.size, wait
+                        member.name, raw.fileno(), member.offset_data, member.size, wait, release
                     )
                 else:
-                    written = writer.file(member.name, tar.extractfile(member), member.size)
+                    written = writer.file(
+                        member.name, tar.extractfile(member), member.size, progress
+                    )
                 if written != member.size:  # a truncated last member reads short
                     raise tarfile.ReadError(f"unexpected end of data in {member.name}")
             elif member.issym():
@@ -501,6 +644,10 @@ def _extract_tar_from(raw, kind: str, writer: _Writer, wait=None) -> None:
                     "Unsupported entry in the archive (device, FIFO…): {name}",
                     name=member.name,
                 )
+            if release is not None:
+                release(tar.offset)  # where the next header starts
+            elif progress is not None:
+                progress()
 
 
 def _extract_zip(archive: Path, writer: _Writer) -> None:

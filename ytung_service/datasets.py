@@ -7,9 +7,12 @@ live in ``<data_dir>/datasets/.uploads/<upload id>`` and archives are unpacked i
 filesystem: a version is either all there or not there). A tar (plain or gzipped) is unpacked
 while its chunks arrive (:class:`Ingest`), so completing it only waits for the last bytes;
 whatever interrupts that (a cancel, a rewritten chunk, a restart of the service) leaves the
-upload to be unpacked from its file on completion, as a zip always is. A registered server
-path stays where it is (``DatasetVersion.source == "path"``) and is never deleted by the
-platform.
+upload to be unpacked from its file on completion, as a zip always is. Except once the ingest
+punched what it unpacked out of the upload's file (so that the bytes are not written to disk
+twice; ``<upload id>.punched`` next to the file says so): then the file alone is no archive any
+more, and an upload whose ingest is gone starts again from byte 0 (:func:`received`). A
+registered server path stays where it is (``DatasetVersion.source == "path"``) and is never
+deleted by the platform.
 
 Visibility: a private dataset exists only for its owner and admins (everything else answers
 404, as if it did not exist); a public one is readable by every platform user; only the owner
@@ -95,6 +98,16 @@ def uploads_dir(data_dir) -> Path:
 
 def upload_file(data_dir, upload_id: str) -> Path:
     return uploads_dir(data_dir) / upload_id
+
+
+#: the ending of the marker next to an upload's file saying holes were punched into it
+PUNCHED = ".punched"
+
+
+def punched_marker(data_dir, upload_id: str) -> Path:
+    """Exists (written durably before the first hole) once the upload's file has holes where
+    an :class:`Ingest` unpacked its bytes already."""
+    return uploads_dir(data_dir) / f"{upload_id}{PUNCHED}"
 
 
 # -- visibility -------------------------------------------------------------------------------
@@ -555,11 +568,36 @@ def get_upload(session: Session, user: orm.User, upload_id: str) -> orm.DatasetU
 
 
 def received(upload: orm.DatasetUpload, *, data_dir) -> int:
-    """The bytes on disk: where the next chunk must start."""
+    """The bytes on disk: where the next chunk must start. 0 for an upload that must start
+    again (:func:`must_restart`): it is reset first."""
+    if must_restart(upload, data_dir=data_dir):
+        restart_upload(upload, data_dir=data_dir)
     try:
         return upload_file(data_dir, upload.id).stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def must_restart(upload: orm.DatasetUpload, *, data_dir) -> bool:
+    """Whether holes were punched into the upload's file and the :class:`Ingest` that
+    unpacked those bytes is gone (interrupted, cancelled, or the service restarted): what it
+    unpacked is lost, and the file alone cannot be unpacked."""
+    if not punched_marker(data_dir, upload.id).exists():
+        return False
+    ingest = _ingests.get(upload.id)
+    return ingest is None or ingest.interrupted()
+
+
+def restart_upload(upload: orm.DatasetUpload, *, data_dir) -> None:
+    """Empty the upload's file, so that the client sends it again from byte 0 (a new
+    :class:`Ingest` follows it). The marker goes last: a crash in between only resets again."""
+    cancel_ingest(upload.id, "the upload starts again")
+    path = upload_file(data_dir, upload.id)
+    try:
+        os.truncate(path, 0)
+    except FileNotFoundError:
+        pass
+    punched_marker(data_dir, upload.id).unlink(missing_ok=True)
 
 
 def parse_content_range(header: str | None, size: int) -> tuple[int, int]:
@@ -600,9 +638,10 @@ def discard_upload(session: Session, upload: orm.DatasetUpload, *, data_dir) -> 
 
 
 def _remove_upload_files(data_dir, upload_id: str) -> None:
-    """The upload's file, and what an :class:`Ingest` of it unpacked so far."""
+    """The upload's file (and marker), and what an :class:`Ingest` of it unpacked so far."""
     cancel_ingest(upload_id, "the upload was removed")
     upload_file(data_dir, upload_id).unlink(missing_ok=True)
+    punched_marker(data_dir, upload_id).unlink(missing_ok=True)
 
 
 # -- unpacking while the bytes arrive ---------------------------------------------------------
@@ -614,13 +653,23 @@ class Ingest:
     applies every check of :func:`~ytung_service.archives.extract`. :attr:`future` ends with
     the :class:`ExtractStats`, a refusal (:class:`DomainError`; nothing staged stays) or
     :class:`~ytung_service.archives.Interrupted` (cancelled or stalled: nothing staged stays
-    and completing the upload unpacks the file again).
+    and completing the upload unpacks the file again, or, when the thread punched holes into
+    it, the upload starts again).
+
+    What the thread unpacked it punches out of the upload's file
+    (:meth:`~ytung_service.archives.GrowingFile.release`): written once to the unpacked files
+    only, the bytes of the upload need not reach the disk.
     """
 
     def __init__(self, upload: orm.DatasetUpload, *, data_dir, limits: Limits | None = None):
         self.upload_id = upload.id
         self.staged = staging_dir(data_dir) / f"{upload.id}-{secrets.token_hex(4)}"
-        self.source = GrowingFile(upload_file(data_dir, upload.id), upload.size, stall=INGEST_STALL)
+        self.source = GrowingFile(
+            upload_file(data_dir, upload.id),
+            upload.size,
+            stall=INGEST_STALL,
+            punch_marker=punched_marker(data_dir, upload.id),
+        )
         self.future: concurrent.futures.Future = concurrent.futures.Future()
         self._lock = threading.Lock()
         self._cancelled = False
@@ -698,9 +747,10 @@ def cancel_ingest(upload_id: str, reason: str) -> None:
 
 
 def take_ingest(upload: orm.DatasetUpload, *, data_dir) -> Ingest | None:
-    """The upload's :class:`Ingest`, handed over to the one completing it (all bytes are on
-    disk: the thread gets to read them all)."""
-    ingest = _ingests.pop(upload.id, None)
+    """The upload's :class:`Ingest`, for the one completing it (all bytes are on disk: the
+    thread gets to read them all). It stays known until :func:`finish_upload` (or
+    :func:`cancel_ingest`): while it runs, the upload must not be taken for one to restart."""
+    ingest = _ingests.get(upload.id)
     if ingest is not None:
         ingest.advance(received(upload, data_dir=data_dir))
     return ingest
@@ -709,8 +759,18 @@ def take_ingest(upload: orm.DatasetUpload, *, data_dir) -> Ingest | None:
 def extract_upload(upload: orm.DatasetUpload, *, data_dir, limits: Limits | None = None):
     """Unpack a complete upload into a fresh staging directory (slow: run it in a thread).
 
-    Answers ``(directory, stats)``; on a refusal the staging directory is gone already.
+    Answers ``(directory, stats)``; on a refusal the staging directory is gone already. An
+    upload with holes punched into its file is never unpacked from it: it is reset and a 409
+    (with ``offset`` 0) asks for it again.
     """
+    if punched_marker(data_dir, upload.id).exists():
+        restart_upload(upload, data_dir=data_dir)
+        error = DomainError(
+            409,
+            "The unpacking of the upload was interrupted; send it again from the start",
+        )
+        error.extra = {"offset": 0}
+        raise error
     staged = staging_dir(data_dir) / f"{upload.id}-{secrets.token_hex(4)}"
     stats = extract(upload_file(data_dir, upload.id), upload.kind, staged, limits)
     return staged, stats
@@ -749,9 +809,12 @@ def finish_upload(
             fields=fields,
         )
     except BaseException:
+        _ingests.pop(upload_id, None)  # what it staged is gone: it cannot serve a retry
         _discard(staged)
         raise
+    _ingests.pop(upload_id, None)  # done: its staging directory is the version now
     upload_file(data_dir, upload_id).unlink(missing_ok=True)
+    punched_marker(data_dir, upload_id).unlink(missing_ok=True)
     return v
 
 
@@ -771,7 +834,8 @@ def expire_uploads(session: Session, *, data_dir, now: datetime | None = None) -
     known = set(session.scalars(select(orm.DatasetUpload.id)))
     cutoff = _epoch(now - UPLOAD_TTL)
     for entry in uploads_dir(data_dir).iterdir():
-        if entry.name not in known and _mtime(entry) < cutoff:
+        upload_id = entry.name.removesuffix(PUNCHED)
+        if upload_id not in known and _mtime(entry) < cutoff:
             entry.unlink(missing_ok=True)
     for entry in staging_dir(data_dir).iterdir():
         if _mtime(entry) < cutoff:

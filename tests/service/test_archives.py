@@ -26,6 +26,7 @@ from ytung_service.archives import (
     archive_kind,
     extract,
     member_parts,
+    punch_hole,
 )
 from ytung_service.errors import DomainError
 
@@ -472,3 +473,81 @@ def test_a_growing_file_reads_like_the_finished_file(tmp_path):
     with pytest.raises(Interrupted, match="gone"):
         source.read(1)
     source.close()
+
+
+# -- giving back what was unpacked ------------------------------------------------------------
+def can_punch(directory: Path) -> bool:
+    probe = directory / "probe"
+    probe.write_bytes(b"x" * 8192)
+    fd = os.open(probe, os.O_RDWR)
+    try:
+        return punch_hole(fd, 0, 4096)
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+def zeros_up_to(path: Path, end: int) -> bool:
+    with open(path, "rb") as f:
+        while f.tell() < end:
+            chunk = f.read(min(1 << 20, end - f.tell()))
+            if not chunk or chunk.count(0) != len(chunk):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("kind, mode", [("tar", "w"), ("tar.gz", "w:gz")])
+def test_unpacked_bytes_are_punched_out_of_the_growing_file(tmp_path, dest, kind, mode):
+    """The bytes an extraction consumed become holes (zeros, no blocks) while its result is
+    what the archive holds; the file keeps its size, the marker says it was punched."""
+    if not can_punch(tmp_path):
+        pytest.skip("this filesystem cannot punch holes")
+    # the first member's data ends at 8 MiB, where the next header starts (tarfile reads the
+    # byte before a header again: it must not be punched yet)
+    members = [("first.bin", os.urandom((8 << 20) - 512))]
+    members += [(f"d/f{i}.bin", os.urandom(5 << 20)) for i in range(5)] + [("small.txt", b"hi")]
+    archive = tar_with(tmp_path / f"p.{kind}", members, mode)
+    size = archive.stat().st_size
+    original = archive.read_bytes()
+    with open(archive, "rb+") as f:
+        os.fsync(f.fileno())  # every block allocated before counting them
+    blocks = archive.stat().st_blocks
+    marker = tmp_path / "p.punched"
+    dest.parent.mkdir(parents=True)
+    source = GrowingFile(archive, size, stall=30, punch_marker=marker)
+    try:
+        with Feeder(source, step=1 << 20):
+            stats = extract(source, kind, dest)
+        punched = source.punched
+        assert punched >= 16 << 20 and punched % (1 << 20) == 0, punched
+        source.seek(0)
+        with pytest.raises(Interrupted, match="released"):  # never read as if it were there
+            source.read(10)
+    finally:
+        source.close()
+    assert stats.files == 7
+    assert all((dest / name).read_bytes() == data for name, data in members)
+    assert marker.exists()
+    assert archive.stat().st_size == size
+    assert zeros_up_to(archive, punched)
+    assert archive.read_bytes()[punched:] == original[punched:]
+    assert archive.stat().st_blocks <= blocks - punched // 512 + 64
+
+
+def test_nothing_is_punched_without_a_marker_or_after_an_abort(tmp_path, dest):
+    archive = tar_with(tmp_path / "a.tar", [(f"f{i}", os.urandom(3 << 20)) for i in range(6)])
+    size = archive.stat().st_size
+    original = archive.read_bytes()
+    dest.parent.mkdir(parents=True)
+    source = GrowingFile(archive, size, stall=30)  # no marker: the file must stay whole
+    source.advance(size)
+    assert extract(source, "tar", dest).files == 6
+    source.close()
+    assert source.punched == 0 and archive.read_bytes() == original
+    marker = tmp_path / "a.punched"
+    source = GrowingFile(archive, size, stall=30, punch_marker=marker)
+    source.advance(size)
+    source.abort("cancelled")
+    source.release(size)
+    source.close()
+    assert source.punched == 0 and not marker.exists() and archive.read_bytes() == original

@@ -421,6 +421,193 @@ def test_stale_uploads_expire(db, users, tmp_path):
     assert not path.exists() and db.query(orm.DatasetUpload).count() == 0
 
 
+# -- punching what an ingest unpacked out of the upload's file ----------------------------------
+def big_tar(count: int = 5, size: int = 5 << 20) -> tuple[bytes, dict[str, bytes]]:
+    files = {f"part/{i}.bin": os.urandom(size) for i in range(count)}
+    return make_tar(files), files
+
+
+def write_upload(upload, data: bytes, start: int, *, data_dir) -> datasets.Ingest | None:
+    """What a chunk request does: feed the upload's ingest while writing ``data`` at ``start``."""
+    ingest = datasets.follow_upload(upload, start, data_dir=data_dir)
+    with open(datasets.upload_file(data_dir, upload.id), "r+b", buffering=0) as f:
+        f.seek(start)
+        for at in range(0, len(data), 1 << 20):
+            piece = data[at : at + (1 << 20)]
+            f.write(piece)
+            if ingest is not None:
+                ingest.advance(start + at + len(piece))
+    return ingest
+
+
+def service_restart() -> None:
+    """What a restart of the service leaves: no ingest thread, no ingest known."""
+    for upload_id in list(datasets._ingests):
+        datasets.cancel_ingest(upload_id, "the service stopped")
+
+
+def complete(db, owner, upload, *, data_dir) -> orm.DatasetVersion:
+    """What the completion request does: the ingest's result, else the file unpacked now."""
+    ingest = datasets.take_ingest(upload, data_dir=data_dir)
+    if ingest is not None:
+        staged, stats = ingest.staged, ingest.future.result(60)
+    else:
+        staged, stats = datasets.extract_upload(upload, data_dir=data_dir)
+    return datasets.finish_upload(db, owner, upload, staged, stats, data_dir=data_dir)
+
+
+def stored_files(v: orm.DatasetVersion) -> dict[str, bytes]:
+    root = Path(v.path)
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def wait_punched(ingest: datasets.Ingest, at_least: int = 8 << 20) -> None:
+    wait_for(lambda: ingest.source.punched >= at_least, "nothing was punched out of the upload")
+
+
+@pytest.fixture
+def punchable(tmp_path):
+    from ytung_service.archives import punch_hole
+
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"x" * 8192)
+    fd = os.open(probe, os.O_RDWR)
+    try:
+        if not punch_hole(fd, 0, 4096):
+            pytest.skip("this filesystem cannot punch holes")
+    finally:
+        os.close(fd)
+        probe.unlink()
+    return tmp_path
+
+
+def test_a_punched_upload_whose_ingest_is_gone_starts_again_from_zero(db, users, punchable):
+    """Holes were punched where the ingest unpacked; the service restarts: the file alone is
+    no archive any more, so the offset is 0 (never unpacked from it) and a full re-send works."""
+    data_dir = punchable
+    alice = users[0]
+    archive, files = big_tar()
+    upload = datasets.create_upload(
+        db, alice, {"filename": "big.tar", "size": len(archive), "name": "big"}, data_dir=data_dir
+    )
+    path = datasets.upload_file(data_dir, upload.id)
+    marker = datasets.punched_marker(data_dir, upload.id)
+    half = len(archive) // 2
+    ingest = write_upload(upload, archive[:half], 0, data_dir=data_dir)
+    wait_punched(ingest)
+    assert marker.exists()
+    # while the ingest lives the offset is what arrived, holes or not
+    assert datasets.received(upload, data_dir=data_dir) == half
+    service_restart()
+    with pytest.raises(DomainError) as e:  # a completion never unpacks the punched file
+        datasets.extract_upload(upload, data_dir=data_dir)
+    assert e.value.status == 409 and e.value.extra == {"offset": 0}
+    assert path.stat().st_size == 0 and not marker.exists()
+
+    # again, with the offset query as the one to notice it
+    ingest = write_upload(upload, archive[:half], 0, data_dir=data_dir)
+    wait_punched(ingest)
+    service_restart()
+    assert datasets.received(upload, data_dir=data_dir) == 0
+    assert datasets.upload_model(upload, data_dir=data_dir)["offset"] == 0
+    assert path.stat().st_size == 0 and not marker.exists()
+    wait_for(
+        lambda: list(datasets.staging_dir(data_dir).iterdir()) == [],
+        "the lost unpacking left files behind",
+    )
+
+    # the client sends everything again: a new ingest follows it
+    ingest = write_upload(upload, archive, 0, data_dir=data_dir)
+    assert ingest is not None
+    assert datasets.received(upload, data_dir=data_dir) == len(archive)
+    v = complete(db, alice, upload, data_dir=data_dir)
+    assert stored_files(v) == files
+    assert not path.exists() and not marker.exists()
+
+
+def test_a_stalled_ingest_that_punched_resets_the_upload(db, users, punchable, monkeypatch):
+    data_dir = punchable
+    monkeypatch.setattr(datasets, "INGEST_STALL", 0.3)
+    alice = users[0]
+    archive, files = big_tar()
+    upload = datasets.create_upload(
+        db, alice, {"filename": "big.tar", "size": len(archive), "name": "st"}, data_dir=data_dir
+    )
+    half = len(archive) // 2
+    ingest = write_upload(upload, archive[:half], 0, data_dir=data_dir)
+    wait_punched(ingest)
+    wait_for(ingest.interrupted, "the ingest did not give up")
+    assert datasets.received(upload, data_dir=data_dir) == 0
+    assert not datasets.punched_marker(data_dir, upload.id).exists()
+    monkeypatch.setattr(datasets, "INGEST_STALL", 30.0)
+    write_upload(upload, archive, 0, data_dir=data_dir)
+    assert stored_files(complete(db, alice, upload, data_dir=data_dir)) == files
+
+
+def test_an_unpunched_upload_resumes_from_its_offset_after_a_restart(db, users, punchable):
+    """Less than a punching step arrived: nothing was punched, the file is whole, the upload
+    goes on from where it was and is unpacked from the file on completion."""
+    data_dir = punchable
+    alice = users[0]
+    archive, files = big_tar()
+    upload = datasets.create_upload(
+        db, alice, {"filename": "big.tar", "size": len(archive), "name": "un"}, data_dir=data_dir
+    )
+    head = 4 << 20
+    ingest = write_upload(upload, archive[:head], 0, data_dir=data_dir)
+    wait_for(
+        lambda: any(d.rglob("*.bin") for d in datasets.staging_dir(data_dir).iterdir()),
+        "nothing was unpacked",
+    )
+    assert ingest.source.punched == 0
+    service_restart()
+    assert datasets.received(upload, data_dir=data_dir) == head
+    assert write_upload(upload, archive[head:], head, data_dir=data_dir) is None
+    assert datasets.upload_file(data_dir, upload.id).read_bytes() == archive
+    assert stored_files(complete(db, alice, upload, data_dir=data_dir)) == files
+
+
+def test_a_zip_upload_is_left_whole(db, users, punchable):
+    data_dir = punchable
+    alice = users[0]
+    files = {f"z/{i}.bin": os.urandom(6 << 20) for i in range(3)}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    archive = buf.getvalue()
+    upload = datasets.create_upload(
+        db, alice, {"filename": "z.zip", "size": len(archive), "name": "z"}, data_dir=data_dir
+    )
+    assert write_upload(upload, archive, 0, data_dir=data_dir) is None
+    path = datasets.upload_file(data_dir, upload.id)
+    os.sync()
+    assert path.read_bytes() == archive
+    assert path.stat().st_blocks * 512 >= len(archive)
+    assert not datasets.punched_marker(data_dir, upload.id).exists()
+    service_restart()
+    assert datasets.received(upload, data_dir=data_dir) == len(archive)
+    assert stored_files(complete(db, alice, upload, data_dir=data_dir)) == files
+
+
+def test_a_marker_of_a_live_upload_does_not_expire_with_stray_files(db, users, tmp_path):
+    alice = users[0]
+    upload = datasets.create_upload(
+        db, alice, {"filename": "a.tar", "size": 10, "name": "m"}, data_dir=tmp_path
+    )
+    marker = datasets.punched_marker(tmp_path, upload.id)
+    marker.touch()
+    stray = datasets.punched_marker(tmp_path, "0" * 32)
+    stray.touch()
+    old = (orm.utcnow() - datasets.UPLOAD_TTL * 2).replace(tzinfo=UTC).timestamp()
+    os.utime(marker, (old, old))
+    os.utime(stray, (old, old))
+    datasets.expire_uploads(db, data_dir=tmp_path)
+    assert marker.exists() and not stray.exists()
+    datasets.discard_upload(db, upload, data_dir=tmp_path)
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize(
     "header, error",
     [
@@ -798,6 +985,35 @@ def test_a_tar_is_unpacked_while_its_chunks_arrive(platform, people, kind):
     root = Path(r.json()["path"])
     assert all((root / name).read_bytes() == data for name, data in files.items())
     assert leftovers(platform, uid) == []
+
+
+@pytest.mark.slow
+def test_a_tar_upload_gives_back_the_disk_it_unpacked(platform, people):
+    """Through the API: what was unpacked is punched out of the upload's file as it arrives
+    (its blocks shrink, its size and the offset do not), and the dataset is the archive's."""
+    owner = people["owner"]
+    archive, files = big_tar(count=6)
+    uid = owner.start("holes.tar", len(archive), name="holes").json()["id"]
+    path = platform.data_dir / "datasets" / ".uploads" / uid
+    chunk = 4 << 20
+    sent = 0
+    for start in range(0, len(archive) - chunk, chunk):
+        r = owner.put(uid, archive[start : start + chunk], start, len(archive))
+        assert r.status_code == 200, r.text
+        sent = start + chunk
+    wait_for(
+        lambda: path.stat().st_blocks * 512 <= sent - (8 << 20),
+        "the unpacked bytes were not punched out of the upload's file",
+    )
+    assert (path.parent / f"{uid}.punched").exists()
+    assert path.stat().st_size == sent
+    assert owner("GET", f"datasets/uploads/{uid}").json()["offset"] == sent
+    assert owner.put(uid, archive[sent:], sent, len(archive)).status_code == 200
+    r = owner("POST", f"datasets/uploads/{uid}/complete")
+    assert r.status_code == 201, r.text
+    root = Path(r.json()["path"])
+    assert {n: (root / n).read_bytes() for n in files} == files
+    assert leftovers(platform, uid) == [] and not (path.parent / f"{uid}.punched").exists()
 
 
 @pytest.mark.slow

@@ -15,7 +15,9 @@ dropped connection loses at most the chunk in flight:
 
 A tar is unpacked while its chunks arrive (:class:`~ytung_service.datasets.Ingest`), so step 3
 waits only for the tail; a tar found unsafe or damaged on the way fails the next chunk with the
-reason (400) and the upload is gone.
+reason (400) and the upload is gone. The bytes it unpacked are punched out of the upload's
+file; should that unpacking be lost (a restart of the service, a stall), the ``offset`` goes
+back to 0 and the archive is sent again.
 
 Permissions: reading (list, detail, download) needs ``platform:use`` or ``annotation:use`` —
 annotation persons read the datasets they label; creating, editing and deleting need
@@ -46,6 +48,14 @@ _busy: set[str] = set()
 #: upload id → the request writing a chunk into it; a newer chunk request takes over (the
 #: older one's client is gone, even if a proxy has not told us yet)
 _writers: dict[str, UploadHandler] = {}
+
+
+def _supersede_writer(upload_id: str) -> None:
+    """Stop the request writing a chunk into the upload, if one is (its answer is a 409)."""
+    older = _writers.get(upload_id)
+    if older is not None:
+        older._superseded = True
+        older._close_file()
 
 
 def requires_any(*permissions: str):
@@ -288,10 +298,7 @@ class UploadHandler(DatasetMixin, APIHandler):
         )
         if upload.id in _busy:
             raise web.HTTPError(409, self.t("This upload is busy with another request"))
-        older = _writers.get(upload.id)
-        if older is not None:
-            older._superseded = True
-            older._close_file()
+        _supersede_writer(upload.id)
         offset = datasets.received(upload, data_dir=self.data_dir)
         if start != offset:
             error = DomainError(409, "The next chunk must start at byte {offset}", offset=offset)
@@ -389,6 +396,9 @@ class UploadHandler(DatasetMixin, APIHandler):
     @requires(USE)
     async def get(self, upload_id):
         upload = datasets.get_upload(self.db, self.user(), upload_id)
+        if upload.id not in _busy and datasets.must_restart(upload, data_dir=self.data_dir):
+            # its file is about to be emptied: a chunk still arriving must not write into it
+            _supersede_writer(upload.id)
         self.write_json(datasets.upload_model(upload, data_dir=self.data_dir))
 
     @requires(USE)
@@ -396,9 +406,7 @@ class UploadHandler(DatasetMixin, APIHandler):
         upload = datasets.get_upload(self.db, self.user(), upload_id)
         if upload.id in _busy:
             raise web.HTTPError(409, self.t("This upload is busy with another request"))
-        if upload.id in _writers:
-            _writers[upload.id]._superseded = True
-            _writers[upload.id]._close_file()
+        _supersede_writer(upload.id)
         datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
         self.set_status(204)
         self.finish()
@@ -411,7 +419,7 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
         user = self.user()
         upload = datasets.get_upload(self.db, user, upload_id)
         offset = datasets.received(upload, data_dir=self.data_dir)
-        if offset != upload.size:
+        if offset != upload.size:  # 0 after a reset (see datasets.received)
             error = DomainError(
                 409,
                 "The upload is incomplete: {offset} of {size} bytes received",
@@ -426,10 +434,11 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
         try:
             try:
                 staged, stats = await self._unpacked(upload)
-            except DomainError:
-                # a refused archive will not get better: nothing of it stays
-                datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
-                raise
+            except DomainError as e:
+                if e.status == 400:
+                    # a refused archive will not get better: nothing of it stays
+                    datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
+                raise  # 409: the upload was reset, to be sent again
             v = datasets.finish_upload(self.db, user, upload, staged, stats, data_dir=self.data_dir)
         finally:
             _busy.discard(upload_id)
@@ -443,9 +452,10 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
             try:
                 return ingest.staged, await asyncio.wrap_future(ingest.future)
             except Interrupted:
-                pass
+                # an upload it punched holes into is reset by extract_upload (409)
+                datasets.cancel_ingest(upload.id, "interrupted")
             except BaseException:
-                ingest.cancel("the completion failed")
+                datasets.cancel_ingest(upload.id, "the completion failed")
                 raise
         return await asyncio.to_thread(
             datasets.extract_upload,
