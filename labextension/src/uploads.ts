@@ -30,6 +30,8 @@ export interface IDatasetUpload {
 export const CHUNK_BYTES = 8 * 1024 * 1024;
 /** How often one chunk is tried before the upload gives up. */
 export const CHUNK_ATTEMPTS = 4;
+/** how many times a completion answered 409 ("send it again") sends the bytes once more */
+export const COMPLETE_ROUNDS = 2;
 
 /** What still identifies a picked file after a reload (the `File` object does not survive). */
 export interface IFileIdentity {
@@ -262,46 +264,58 @@ export async function uploadArchive(
   let offset = upload.offset;
   let failures = 0;
   onProgress(offset, file.size);
-  while (offset < file.size) {
-    if (cancelled()) {
-      await requestAPI(path, { method: 'DELETE' }).catch(() => undefined);
-      memory.forget(picked);
-      throw new YtungAPIError(0, 'cancelled');
-    }
-    const end = Math.min(offset + chunkBytes, file.size);
-    try {
-      const answer = await requestAPI<IDatasetUpload>(path, {
-        method: 'PUT',
-        body: file.slice(offset, end),
-        headers: {
-          'Content-Type': 'application/octet-stream',
-          'Content-Range': `bytes ${offset}-${end - 1}/${file.size}`
+  // a completion the service answers 409 for (it restarted while unpacking the archive as it
+  // arrived: it needs the bytes again) sends the rest once more, from the offset it reports
+  for (let round = 0; ; round++) {
+    while (offset < file.size) {
+      if (cancelled()) {
+        await requestAPI(path, { method: 'DELETE' }).catch(() => undefined);
+        memory.forget(picked);
+        throw new YtungAPIError(0, 'cancelled');
+      }
+      const end = Math.min(offset + chunkBytes, file.size);
+      try {
+        const answer = await requestAPI<IDatasetUpload>(path, {
+          method: 'PUT',
+          body: file.slice(offset, end),
+          headers: {
+            'Content-Type': 'application/octet-stream',
+            'Content-Range': `bytes ${offset}-${end - 1}/${file.size}`
+          }
+        });
+        offset = answer.offset;
+        failures = 0;
+      } catch (e) {
+        const status = e instanceof YtungAPIError ? e.status : 0;
+        failures++;
+        if (final(status)) {
+          memory.forget(picked); // refused (an unsafe archive is refused before its end) or gone
+          throw e;
         }
-      });
-      offset = answer.offset;
-      failures = 0;
+        if (failures >= CHUNK_ATTEMPTS) {
+          throw e; // remembered: picking the file again goes on from here
+        }
+        offset = (await requestAPI<IDatasetUpload>(path)).offset;
+      }
+      onProgress(offset, file.size);
+    }
+    try {
+      const dataset = await requestAPI<IDataset>(`${path}/complete`, { method: 'POST' });
+      memory.forget(picked);
+      return dataset;
     } catch (e) {
-      const status = e instanceof YtungAPIError ? e.status : 0;
-      failures++;
-      if (final(status)) {
-        memory.forget(picked); // refused (an unsafe archive is refused before its end) or gone
-        throw e;
+      if (e instanceof YtungAPIError && e.status === 409 && round < COMPLETE_ROUNDS) {
+        const again = (await requestAPI<IDatasetUpload>(path)).offset;
+        if (again < file.size) {
+          offset = again;
+          onProgress(offset, file.size);
+          continue;
+        }
       }
-      if (failures >= CHUNK_ATTEMPTS) {
-        throw e; // remembered: picking the file again goes on from here
+      if (e instanceof YtungAPIError && final(e.status)) {
+        memory.forget(picked); // a refused archive is gone from the service
       }
-      offset = (await requestAPI<IDatasetUpload>(path)).offset;
+      throw e;
     }
-    onProgress(offset, file.size);
-  }
-  try {
-    const dataset = await requestAPI<IDataset>(`${path}/complete`, { method: 'POST' });
-    memory.forget(picked);
-    return dataset;
-  } catch (e) {
-    if (e instanceof YtungAPIError && final(e.status)) {
-      memory.forget(picked); // a refused archive is gone from the service
-    }
-    throw e;
   }
 }

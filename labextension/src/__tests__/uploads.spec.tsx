@@ -176,6 +176,34 @@ describe('uploadArchive across a reload', () => {
     expect(memory.list()).toEqual([]); // finished: forgotten
   });
 
+  it('sends everything again when the completion says the service lost the bytes', async () => {
+    const id = 'e'.repeat(32);
+    let completions = 0;
+    const { state, routes } = service(id, 20, 0, () => {
+      completions++;
+      if (completions === 1) {
+        state.offset = 0; // the service restarted after unpacking (and dropping) the bytes
+        throw new YtungAPIError(409, 'send it again from the start');
+      }
+      return created();
+    });
+    const calls = answer(routes);
+    const dataset = await uploadArchive(file(20), FIELDS, () => undefined, undefined, 10, {
+      memory: new UploadMemory(window.localStorage, 'zed')
+    });
+    expect(dataset.id).toBe(7);
+    expect(calls).toEqual([
+      'POST datasets/uploads',
+      `PUT datasets/uploads/${id} bytes 0-9/20`,
+      `PUT datasets/uploads/${id} bytes 10-19/20`,
+      `POST datasets/uploads/${id}/complete`,
+      `GET datasets/uploads/${id}`,
+      `PUT datasets/uploads/${id} bytes 0-9/20`,
+      `PUT datasets/uploads/${id} bytes 10-19/20`,
+      `POST datasets/uploads/${id}/complete`
+    ]);
+  });
+
   it('keeps an upload that failed for want of a connection, and forgets a refused one', async () => {
     const id = 'c'.repeat(32);
     const memory = new UploadMemory(window.localStorage, 'alice');
