@@ -31,17 +31,21 @@ own ranks (``RANK = K × per node + LOCAL_RANK``; ``MASTER_ADDR`` is the master 
 under the workload's headless service, ``MASTER_PORT`` the service's port; devices count from 0
 inside a container) and writes their logs into the same ``logs/`` on the shared storage, every
 line tagged ``[node K] [rank r]``. The nodes of a run talk through status files on that storage
-(:class:`NodeBoard`, ``<job dir>/nodes/run-<run>/``), not through the pods' exits: a workload's
+(:class:`NodeBoard`, ``<job dir>/nodes/run-<run>-<attempt>/``, the attempt being the spawner's
+token of one start of the pods), not through the pods' exits: a workload's
 pods have no Kubernetes credentials (giving user code the API would let it read other
 people's pods), while every pod of the run already mounts its job directory read-write. Each
 worker posts ``node-<K>.json`` at once, every :data:`NODE_HEARTBEAT` seconds (a counter that
 changes, so no two nodes' clocks are compared) and when a rank fails or all have ended; the
 master stops its ranks as soon as a worker reports a failure, posts ``stop`` (which every
 worker obeys) when any node fails, waits for every worker's final status, and counts a worker
-that stays silent for :data:`NODE_SILENCE` seconds (pod deleted, evicted, OOM-killed) as
-failed. The job's exit code and message are those of the first failure of any node (by the
-time the failing rank's exit was seen; cluster nodes keep their clocks in sync), its stderr
-tail tagged with its node and rank.
+that stays silent for :data:`NODE_SILENCE` seconds (pod killed outright) as failed; a worker
+whose pod is deleted (SIGTERM) posts that failure itself, unless the master asked it to stop.
+The job's exit code and message are those of the first failure of any node (by the time the
+failing rank's exit was seen; cluster nodes keep their clocks in sync), its stderr tail tagged
+with its node and rank; where no stderr says why, a reason id and parameters that the service
+translates (``ytung_service.jobs.RUNNER_REASONS``). A status file is read as untrusted (user
+code can write there), and any error of the runner itself still reports ``failed``.
 
 :func:`rank_plan` and :func:`contract_argv` are pure (tested on literal data).
 """
@@ -93,6 +97,16 @@ NODE_SILENCE = 60.0
 #: how long the master waits, after its own ranks ended, for a worker that never posted
 #: (its pod still pulling an image, say), and a worker waits for the master's name
 NODE_START_TIMEOUT = 600.0
+#: the spawner's token of one start of a run's pods (``YTUNG_RUN_ATTEMPT``; see NodeBoard)
+ATTEMPT_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+#: why a run failed where no rank's stderr says it: a message id the service translates
+#: (``ytung_service.jobs.RUNNER_REASONS``) and its parameters, on a failure as ``"reason"``
+NODE_LOST = "node_lost"
+NODE_NEVER_STARTED = "node_never_started"
+NODE_TERMINATED = "node_terminated"
+NODE_BAD_STATUS = "node_bad_status"
+MASTER_UNRESOLVED = "master_unresolved"
+RUNNER_ERROR = "runner_error"
 
 
 def contract_argv(
@@ -260,13 +274,38 @@ class RankLog:
 
 class NodeBoard:
     """The status files through which the nodes (pods) of one run talk (see the module doc):
-    ``<job dir>/nodes/run-<run>/node-<K>.json`` posted by node K, and ``stop`` posted when
-    the run ends with a failure. Every write is atomic (a temporary file, then a rename), so a
-    reader never sees half a status; a run has its own directory, so a resumed job never
-    reads the last run's."""
+    ``<job dir>/nodes/run-<run>-<attempt>/node-<K>.json`` posted by node K, and ``stop``
+    posted when the run ends with a failure. Every write is atomic (a temporary file, then a
+    rename), so a reader never sees half a status.
 
-    def __init__(self, job_dir: Path | str, run: Any):
-        self.dir = Path(job_dir) / "nodes" / f"run-{int(run or 1)}"
+    Every start of the run's pods has a directory of its own: the spawner gives all pods of
+    one start the same ``YTUNG_RUN_ATTEMPT``, and a preempted run started again, or a start
+    retried, has the same job and run number but a new attempt, so it never reads the ``stop``
+    and final statuses an earlier start left. The master removes the other starts' directories
+    (:meth:`clear_others`)."""
+
+    def __init__(self, job_dir: Path | str, run: Any, attempt: str = ""):
+        if attempt and not ATTEMPT_RE.match(attempt):
+            raise ValueError(f"not a run attempt: {attempt!r}")
+        self.root = Path(job_dir) / "nodes"
+        name = f"run-{int(run or 1)}" + (f"-{attempt}" if attempt else "")
+        self.dir = self.root / name
+
+    def clear_others(self) -> None:
+        """Remove what earlier runs and starts left (their pods are gone: a run's pods are
+        deleted before the next start creates its own)."""
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name == self.dir.name or not entry.name.startswith("run-"):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
     def _write(self, name: str, data: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -339,13 +378,15 @@ class JobRunner:
         split_nodes: bool = False,
         master_addr: str = "127.0.0.1",
         master_port: int | None = None,
+        attempt: str = "",
     ):
         self.job = job
         self.workload_id = workload_id
         self.placement = placement or {}
         self.device_type = device_type
         self.python = python
-        #: ``async report(event, exit_code, message)``; default: the platform service
+        #: ``async report(event, exit_code, message, reason)``; default: the platform service
+        #: (``reason``: a failure's ``{"id", "params"}`` when no stderr says why, else None)
         self.report = report if report is not None else self._report_to_service
         self.job_dir = Path(job["job_dir"])
         self.log_dir = Path(job["log_dir"])
@@ -353,7 +394,7 @@ class JobRunner:
         self.split_nodes = bool(split_nodes)
         self.master_addr = master_addr
         self.master_port = master_port
-        self.board = NodeBoard(self.job_dir, job.get("run")) if self.split_nodes else None
+        self.board = NodeBoard(self.job_dir, job.get("run"), attempt) if self.split_nodes else None
         self.procs: dict[int, asyncio.subprocess.Process] = {}
         self.logs: dict[int, RankLog] = {}
         self.exit_code: int | None = None
@@ -361,9 +402,14 @@ class JobRunner:
         self.runtime: dict[str, Any] = {}
         self.task: asyncio.Task | None = None
         #: the failures that ended the run (not the ranks stopped because of them), each
-        #: ``{"node", "rank", "exit_code", "at", "tail"}``; the first one is the job's
+        #: ``{"node", "rank", "exit_code", "at", "tail"}`` and maybe ``"reason"`` (``{"id",
+        #: "params"}``, when no rank's stderr says why); the first one is the job's
         self.failures: list[dict[str, Any]] = []
         self.stopping = False
+        #: this node's ranks have all ended (a SIGTERM after that is no failure)
+        self.ranks_done = False
+        self._beating: asyncio.Task | None = None  # a worker's heartbeat
+        self._reported = False
         self._beat = 0
         nodes = int(job.get("nodes") or 1)
         #: the master's view of the worker nodes
@@ -396,6 +442,39 @@ class JobRunner:
         )
 
     async def run(self) -> int:
+        """Run this node's ranks; the master reports how the run ended. Whatever goes wrong
+        in the runner itself still ends the run as ``failed`` with the reason (the service
+        must learn of the end, or the devices stay held)."""
+        try:
+            return await self._run()
+        except Exception as e:
+            log.exception("the job runner failed")
+            return await self._crashed(e)
+
+    async def _crashed(self, error: Exception) -> int:
+        self._signal_all(signal.SIGKILL)
+        if self._beating is not None:
+            self._beating.cancel()
+        if self._reported:  # the report itself failed: nothing more to tell
+            return self.exit_code if self.exit_code is not None else 1
+        text = f"{type(error).__name__}: {error}"[:500]
+        self.exit_code = 1
+        reason = {"id": RUNNER_ERROR, "params": {"error": text}}
+        failure = {"node": self.node, "rank": None, "exit_code": 1, "at": now_iso(), "tail": []}
+        self.failures.append({**failure, "reason": reason})
+        with contextlib.suppress(Exception):
+            if self.board is not None and self.is_master:
+                self.board.post_stop(f"the job runner of node {self.node} failed: {text}")
+            elif self.board is not None:
+                self._post("exited")
+        if self.board is None or self.is_master:
+            with contextlib.suppress(Exception):
+                self.runtime.update(exit_code=1, ended=now_iso(), stderr_tail="")
+                self._save_runtime()
+            await self.report("failed", 1, "", reason)
+        return 1
+
+    async def _run(self) -> int:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         Path(self.job["output_path"]).mkdir(parents=True, exist_ok=True)
         ranks = self.plan()
@@ -414,15 +493,16 @@ class JobRunner:
             self.runtime["nodes"] = int(self.job.get("nodes") or 1)
         if self.is_master:
             self._save_runtime()
+            if self.board is not None:
+                self.board.clear_others()
         for r in ranks:
             self.logs[r.rank] = RankLog(self.log_dir, r.rank, r.node if self.split_nodes else None)
             self.logs[r.rank].write(
                 "platform", f"run {self.job.get('run', 1)}: {shlex.join(r.argv)}"
             )
-        heartbeat = None
         if self.board is not None and not self.is_master:
             self._post("running")
-            heartbeat = asyncio.ensure_future(self._heartbeat())
+            self._beating = asyncio.ensure_future(self._heartbeat())
         first = ranks[0].rank
         try:
             if self.board is not None and not self.is_master:
@@ -433,6 +513,7 @@ class JobRunner:
                     await self._start_tensorboard()
                 metrics = asyncio.ensure_future(self._sample_metrics()) if self.is_master else None
                 await self._wait_all()
+                self.ranks_done = True
                 if metrics is not None:
                     metrics.cancel()
         except OSError as e:  # the command could not be started at all
@@ -449,18 +530,20 @@ class JobRunner:
         cause = min(self.failures, key=lambda f: f["at"]) if self.failures else None
         self.exit_code = int(cause["exit_code"]) if cause else self._stopped_code()
         tail = self._tail_text(cause)
+        reason = cause.get("reason") if cause else None
         for rank_log in self.logs.values():
             rank_log.write("platform", f"exited with code {self.exit_code}")
             rank_log.close()
-        if heartbeat is not None:
-            heartbeat.cancel()
+        if self._beating is not None:
+            self._beating.cancel()
         if self.board is not None and not self.is_master:
             self._post("exited")
             return self.exit_code
         self.runtime.update(exit_code=self.exit_code, ended=now_iso(), stderr_tail=tail)
         self._save_runtime()
         event = "completed" if self.exit_code == 0 else "failed"
-        await self.report(event, self.exit_code, tail)
+        self._reported = True
+        await self.report(event, self.exit_code, tail, reason)
         return self.exit_code
 
     async def _launch(self, ranks: list[Rank]) -> None:
@@ -522,18 +605,19 @@ class JobRunner:
             watch.cancel()
         return first_failure or 0
 
-    def _fail(self, rank: int, code: int) -> None:
-        """Record a failure of this node's rank ``rank`` as a cause of the run's end."""
-        rank_log = self.logs.get(rank)
-        self.failures.append(
-            {
-                "node": self.node,
-                "rank": rank,
-                "exit_code": code,
-                "at": now_iso(),
-                "tail": list(rank_log.tail) if rank_log else [],
-            }
-        )
+    def _fail(self, rank: int | None, code: int, reason: dict[str, Any] | None = None) -> None:
+        """Record a failure of this node (its rank ``rank``) as a cause of the run's end."""
+        rank_log = self.logs.get(rank) if rank is not None else None
+        failure = {
+            "node": self.node,
+            "rank": rank,
+            "exit_code": code,
+            "at": now_iso(),
+            "tail": list(rank_log.tail) if rank_log else [],
+        }
+        if reason is not None:
+            failure["reason"] = reason
+        self.failures.append(failure)
         if self.board is not None:
             if self.is_master:
                 self.board.post_stop(self._describe(self.failures[0]))
@@ -550,11 +634,22 @@ class JobRunner:
         self._signal_all(signal.SIGTERM)
         asyncio.get_running_loop().call_later(10, self._signal_all, signal.SIGKILL)
 
+    def terminated(self, signame: str) -> None:
+        """This worker's pod got SIGTERM (deleted, evicted, preempted, its node drained): its
+        ranks stop, and unless the master asked for that (``stop``) or the ranks had ended, the
+        node failed — the run cannot go on without it (docs/kubernetes.md)."""
+        asked = self.board is not None and self.board.stop_reason() is not None
+        if not (asked or self.ranks_done or self.failures or self.is_master):
+            params = {"node": self.node, "signal": signame}
+            self._fail(None, 128 + signal.SIGTERM, {"id": NODE_TERMINATED, "params": params})
+        self._stop_ranks(f"the pod got signal {signame}")
+
     def _stopped_code(self) -> int:
         """No failure, but this node's ranks were stopped (the master's ``stop``): SIGTERM."""
         return 128 + signal.SIGTERM if self.stopping else 0
 
     def _describe(self, failure: dict[str, Any]) -> str:
+        """The failure in a line of the logs and of ``stop`` (for the nodes, not for users)."""
         where = f" rank {failure['rank']}" if failure.get("rank") is not None else ""
         return f"node {failure['node']}{where} failed ({failure['exit_code']})"
 
@@ -563,6 +658,8 @@ class JobRunner:
             return ""
         if not self.split_nodes:
             return "\n".join(cause["tail"])
+        if not cause["tail"] and cause.get("reason"):
+            return ""  # the reason says it, translated by the service
         tag = f"[node {cause['node']}]" + (
             f" [rank {cause['rank']}]" if cause.get("rank") is not None else ""
         )
@@ -596,6 +693,9 @@ class JobRunner:
         deadline = loop.time() + NODE_START_TIMEOUT
         said = False
         while True:
+            if self.board.stop_reason() is not None:  # the run ended before this node started
+                self.stopping = True
+                return
             try:
                 await loop.getaddrinfo(self.master_addr, self.master_port)
                 return
@@ -604,14 +704,12 @@ class JobRunner:
                     self.logs[rank].write(
                         "stderr", f"the master {self.master_addr} cannot be resolved: {e}"
                     )
-                    self._fail(rank, 1)
+                    params = {"node": self.node, "host": self.master_addr}
+                    self._fail(rank, 1, {"id": MASTER_UNRESOLVED, "params": params})
                     return
                 if not said:
                     self.logs[rank].write("platform", f"waiting for the master {self.master_addr}")
                     said = True
-            if self.board.stop_reason() is not None:
-                self.stopping = True
-                return
             await asyncio.sleep(NODE_POLL)
 
     def _workers(self) -> list[NodeWatch]:
@@ -625,8 +723,8 @@ class JobRunner:
             status = self.board.status(watch.node)
             watch.look(status, now)
             if status and status.get("failures") and watch.node not in self._failed_nodes():
-                self._take_failures(status)
-                self.board.post_stop(self._describe(status["failures"][0]))
+                taken = self._take_failures(watch.node, status)
+                self.board.post_stop(self._describe(taken[0]))
                 reason = reason or f"node {watch.node} failed: stopping the ranks of every node"
             elif watch.lost(now):
                 self._lose(watch)
@@ -649,25 +747,45 @@ class JobRunner:
             if reason is not None:
                 return reason
 
-    def _take_failures(self, status: dict[str, Any]) -> None:
-        node = status.get("node")
-        self.failures = [f for f in self.failures if f.get("node") != node]
-        self.failures.extend(
-            f for f in status.get("failures") or [] if isinstance(f, dict) and "at" in f
-        )
+    def _take_failures(self, node: int, status: dict[str, Any]) -> list[dict[str, Any]]:
+        """Node ``node``'s failures, as its status file says, in place of what the master knew
+        of it; what does not read as a failure of that node is dropped, and a status with
+        failures of which none is readable is itself one (``node_bad_status``)."""
+        given = status.get("failures")
+        taken = [f for f in (given if isinstance(given, list) else []) if _is_failure(f, node)]
+        taken = [_clean_failure(f) for f in taken]
+        if not taken:
+            taken = [
+                {
+                    "node": node,
+                    "rank": None,
+                    "exit_code": 1,
+                    "at": now_iso(),
+                    "tail": [],
+                    "reason": {"id": NODE_BAD_STATUS, "params": {"node": node}},
+                }
+            ]
+        self.failures = [f for f in self.failures if f.get("node") != node] + taken
+        return taken
 
     def _lose(self, watch: NodeWatch, *, never: bool = False) -> None:
         """Count a silent worker as failed (its pod is gone, or never started)."""
         if watch.node in self._failed_nodes():
             return
-        text = (
-            f"node {watch.node} never reported in {NODE_START_TIMEOUT:.0f} s: its pod did not start"
-            if never
-            else f"node {watch.node} stopped reporting for {NODE_SILENCE:.0f} s: its pod was "
-            "deleted, evicted or killed"
-        )
+        seconds = round(NODE_START_TIMEOUT if never else NODE_SILENCE)
+        reason = {
+            "id": NODE_NEVER_STARTED if never else NODE_LOST,
+            "params": {"node": watch.node, "seconds": seconds},
+        }
         self.failures.append(
-            {"node": watch.node, "rank": None, "exit_code": 137, "at": now_iso(), "tail": [text]}
+            {
+                "node": watch.node,
+                "rank": None,
+                "exit_code": 137,
+                "at": now_iso(),
+                "tail": [],
+                "reason": reason,
+            }
         )
         self.board.post_stop(self._describe(self.failures[-1]))
 
@@ -688,7 +806,7 @@ class JobRunner:
         for watch in self._workers():
             final = watch.final or {}
             if final.get("failures"):
-                self._take_failures(final)
+                self._take_failures(watch.node, final)
             for entry in final.get("ranks") or []:
                 if isinstance(entry, dict) and isinstance(entry.get("rank"), int):
                     by_rank[entry["rank"]] = {**entry, "host": final.get("host")}
@@ -804,16 +922,24 @@ class JobRunner:
         tmp.write_text(json.dumps(self.runtime, indent=1))
         os.replace(tmp, self.job_dir / "runtime.json")
 
-    async def _report_to_service(self, event: str, exit_code: int, message: str) -> None:
+    async def _report_to_service(
+        self, event: str, exit_code: int, message: str, reason: dict[str, Any] | None = None
+    ) -> None:
         from ytung_service.client import AsyncPlatformClient, PlatformError
 
         for attempt in range(5):
             try:
                 await AsyncPlatformClient().job_event(
-                    self.job["id"], event, exit_code, message, workload=self.workload_id
-                )
+                    self.job["id"], event, exit_code, message, workload=self.workload_id,
+                    reason=reason,
+                )  # fmt: skip
                 return
             except PlatformError as e:
+                if e.status == 400 and reason is not None:
+                    # a service that does not know this reason: the exit code still counts
+                    log.warning("the service refused the reason %s: %s", reason.get("id"), e)
+                    reason = None
+                    continue
                 if 400 <= e.status < 500:  # refused (an earlier run, stopped meanwhile): final
                     log.warning("the service refused the %s report: %s", event, e)
                     return
@@ -826,6 +952,40 @@ class JobRunner:
             # freed (the spawner reports the server's exit; runtime.json keeps the exit code)
             log.error("the end of the job could not be reported: stopping this server")
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _is_failure(value: Any, node: int) -> bool:
+    """Whether ``value`` reads as a failure of node ``node`` (a status file is written by a
+    worker pod, whose user code can write anything there)."""
+    if not isinstance(value, dict) or type(value.get("node")) is not int or value["node"] != node:
+        return False
+    rank, code = value.get("rank"), value.get("exit_code")
+    return (
+        (rank is None or (type(rank) is int and rank >= 0))
+        and type(code) is int
+        and isinstance(value.get("at"), str)
+        and isinstance(value.get("tail", []), list)
+    )
+
+
+def _clean_failure(value: dict[str, Any]) -> dict[str, Any]:
+    """A failure that :func:`_is_failure` accepted, with only what the master uses: the tail's
+    lines as text, and a reason only when it has the shape one has."""
+    failure = {
+        "node": value["node"],
+        "rank": value.get("rank"),
+        "exit_code": value["exit_code"],
+        "at": value["at"][:64],
+        "tail": [str(line)[:2000] for line in value.get("tail", [])][-STDERR_TAIL:],
+    }
+    reason = value.get("reason")
+    if (
+        isinstance(reason, dict)
+        and isinstance(reason.get("id"), str)
+        and isinstance(reason.get("params"), dict)
+    ):
+        failure["reason"] = {"id": reason["id"], "params": dict(reason["params"])}
+    return failure
 
 
 def _num(text: str) -> float | None:
@@ -873,6 +1033,12 @@ def runner_from_env(environ=os.environ, node: int = 0) -> JobRunner | None:
     if not 0 <= node < (nodes if split else 1):
         raise ValueError(f"node {node} is not one of the nodes this job runs on")
     port = environ.get("MASTER_PORT", "")
+    attempt = environ.get("YTUNG_RUN_ATTEMPT", "")
+    if split and attempt and not ATTEMPT_RE.match(attempt):
+        if node:
+            raise ValueError(f"YTUNG_RUN_ATTEMPT is not a run attempt: {attempt[:80]!r}")
+        log.error("YTUNG_RUN_ATTEMPT is not a run attempt: %r; ignored", attempt[:80])
+        attempt = ""
     runner = JobRunner(
         job,
         workload_id=int(workload) if workload and workload.isdigit() else None,
@@ -882,6 +1048,7 @@ def runner_from_env(environ=os.environ, node: int = 0) -> JobRunner | None:
         split_nodes=split,
         master_addr=environ.get("MASTER_ADDR", "127.0.0.1") if split else "127.0.0.1",
         master_port=int(port) if split and port.isdigit() else None,
+        attempt=attempt if split else "",
     )
     runner.exit_server_when_unreported = True
     return runner
@@ -925,7 +1092,8 @@ async def _run_worker(runner: JobRunner) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # the pod is deleted: its ranks get SIGTERM, and the run still writes how it ended
-        loop.add_signal_handler(sig, runner._stop_ranks, f"the pod got signal {sig.name}")
+        # (a failure of the run, unless the master asked for it)
+        loop.add_signal_handler(sig, runner.terminated, sig.name)
     code = await runner.run()
     log.info("node %s: exit code %s", runner.node, code)
     return code

@@ -355,9 +355,20 @@ class _Endpoints:
     def job_metrics(self, job_id: int):
         return self._call("GET", f"jobs/{int(job_id)}/metrics")
 
-    def job_event(self, job_id: int, event: str, exit_code: int, message: str = "", workload=None):
-        """The job runner's report: ``completed`` or ``failed`` with the exit code."""
+    def job_event(
+        self,
+        job_id: int,
+        event: str,
+        exit_code: int,
+        message: str = "",
+        workload=None,
+        reason: dict | None = None,
+    ):
+        """The job runner's report: ``completed`` or ``failed`` with the exit code (and, for a
+        failure no stderr explains, ``reason``: ``{"id", "params"}``, translated by the service)."""
         body = {"event": event, "exit_code": exit_code, "message": message, "workload": workload}
+        if reason is not None:
+            body["reason"] = reason
         return self._call("POST", f"jobs/{int(job_id)}/events", body)
 
     def paramsets(self, search: str = ""):

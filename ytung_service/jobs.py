@@ -18,6 +18,7 @@ Everything here is pure or touches only the database and the data root; handlers
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -35,7 +36,7 @@ from .admission import queue_estimate
 from .errors import DomainError
 from .i18n import N_
 from .search import rank
-from .storage import ensure_dir, home_path, virtual_home_path
+from .storage import ensure_dir, home_path, list_untrusted, open_untrusted, virtual_home_path
 
 JOB_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 PARAM_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -54,6 +55,44 @@ PAUSED = "paused"
 
 EXITED = N_("The job exited with code {code}")
 FAILED = N_("The job failed with exit code {code}: {tail}")
+#: why a run failed where no rank's stderr says it: the job runner reports a message id and its
+#: parameters (``ytung_server_ext.jobrunner``), translated where the job is shown; id →
+#: (message, {parameter: type}); ``{code}`` is the exit code the runner reports with it
+RUNNER_REASONS: dict[str, tuple[str, dict[str, type]]] = {
+    "node_lost": (
+        N_(
+            "The job failed with exit code {code}: node {node} stopped reporting for "
+            "{seconds} s; its pod was deleted, evicted or killed"
+        ),
+        {"node": int, "seconds": int},
+    ),
+    "node_never_started": (
+        N_(
+            "The job failed with exit code {code}: node {node} never reported in {seconds} s; "
+            "its pod did not start"
+        ),
+        {"node": int, "seconds": int},
+    ),
+    "node_terminated": (
+        N_(
+            "The job failed with exit code {code}: the pod of node {node} got {signal} "
+            "(deleted, evicted or preempted)"
+        ),
+        {"node": int, "signal": str},
+    ),
+    "node_bad_status": (
+        N_("The job failed with exit code {code}: node {node} wrote a status that cannot be read"),
+        {"node": int},
+    ),
+    "master_unresolved": (
+        N_("The job failed with exit code {code}: node {node} could not find the master {host}"),
+        {"node": int, "host": str},
+    ),
+    "runner_error": (
+        N_("The job failed with exit code {code}: the job runner failed: {error}"),
+        {"error": str},
+    ),
+}
 
 
 # -- the form --------------------------------------------------------------------------------
@@ -341,15 +380,47 @@ def job_status(job: orm.TrainingJob, workload: orm.Workload | None) -> str:
     return workload.status
 
 
-def outcome(exit_code: int, tail: str) -> tuple[str, dict[str, Any]]:
-    """The workload status and reason for a command that ended with ``exit_code``."""
+def runner_reason(value: Any) -> tuple[str, dict[str, Any]] | None:
+    """The job runner's ``{"id", "params"}`` (see :data:`RUNNER_REASONS`) → ``(message,
+    params)``; ``None`` for none. Anything else is refused (400): the message must be one of
+    the platform's, so the service never shows a text a pod made up."""
+    if value is None:
+        return None
+    known = RUNNER_REASONS.get(value.get("id")) if isinstance(value, dict) else None
+    params = value.get("params") if isinstance(value, dict) else None
+    if known is None or not isinstance(params, dict):
+        raise DomainError(
+            400,
+            "A report's 'reason' must name one of {allowed} and give its 'params'",
+            allowed=", ".join(RUNNER_REASONS),
+        )
+    message, types = known
+    clean: dict[str, Any] = {}
+    for key, kind in types.items():
+        given = params.get(key)
+        if type(given) is not kind or (kind is int and given < 0):
+            raise DomainError(
+                400,
+                "The report's reason {id} needs a valid '{key}'",
+                id=value["id"],
+                key=key,
+            )
+        clean[key] = given[:500] if kind is str else given
+    return message, clean
+
+
+def outcome(
+    exit_code: int, tail: str, reason: tuple[str, dict[str, Any]] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The workload status and reason for a command that ended with ``exit_code``; a failure's
+    message is the job runner's ``reason`` (:func:`runner_reason`) when it gave one."""
     if exit_code == 0:
         return orm.COMPLETED, {"code": "completed", "message": EXITED, "params": {"code": 0}}
-    return orm.FAILED, {
-        "code": "failed",
-        "message": FAILED,
-        "params": {"code": exit_code, "tail": tail[-2000:]},
-    }
+    params = {"code": exit_code, "tail": tail[-2000:]}
+    if reason is not None:
+        message, extra = reason
+        return orm.FAILED, {"code": "failed", "message": message, "params": {**extra, **params}}
+    return orm.FAILED, {"code": "failed", "message": FAILED, "params": params}
 
 
 def iso(when: datetime | float | None) -> str | None:
@@ -435,38 +506,49 @@ LOG_LINE = re.compile(
 )
 
 
-def log_ranks(log_dir: Path) -> list[int]:
+def _lines(job_path: Path, *parts: str) -> list[str]:
+    """The lines of a file the job runner wrote; none when it is absent or not a regular file
+    reached without a symlink (the job's pods can write to its directory: see
+    :func:`storage.open_untrusted`)."""
+    f = open_untrusted(job_path, *parts)
+    if f is None:
+        return []
+    with io.TextIOWrapper(f, encoding="utf-8", errors="replace") as text:
+        return text.readlines()
+
+
+def log_ranks(job_path: Path) -> list[int]:
+    """The ranks that have a console log under ``<job_path>/logs``."""
     ranks = []
-    if log_dir.is_dir():
-        for p in log_dir.glob("rank-*.log"):
-            suffix = p.stem.split("-", 1)[1]
-            if suffix.isdigit():
-                ranks.append(int(suffix))
+    for name in list_untrusted(job_path, "logs"):
+        stem, dot, ext = name.partition(".")
+        suffix = stem.removeprefix("rank-")
+        if name.startswith("rank-") and dot and ext == "log" and suffix.isdigit():
+            ranks.append(int(suffix))
     return sorted(ranks)
 
 
 def read_log(
-    log_dir: Path, rank: int | None = None, offset: int = 0, limit: int = 200
+    job_path: Path, rank: int | None = None, offset: int = 0, limit: int = 200
 ) -> dict[str, Any]:
     """Lines ``offset .. offset+limit`` of the console log (one rank's, or all merged in time
     order), each ``{"time", "rank", "stream", "text"}``; ``total`` for paging and tailing."""
-    ranks = log_ranks(log_dir)
+    ranks = log_ranks(job_path)
     chosen = ranks if rank is None else [r for r in ranks if r == rank]
     lines: list[dict[str, Any]] = []
     for r in chosen:
-        with open(log_dir / f"rank-{r}.log", encoding="utf-8", errors="replace") as f:
-            for raw in f:
-                m = LOG_LINE.match(raw.rstrip("\n"))
-                if m:
-                    line = {
-                        "time": m["time"],
-                        "rank": int(m["rank"]),
-                        "stream": m["stream"],
-                        "text": m["text"],
-                    }
-                    if m["node"] is not None:  # a rank in a pod of its own: its node too
-                        line["node"] = int(m["node"])
-                    lines.append(line)
+        for raw in _lines(job_path, "logs", f"rank-{r}.log"):
+            m = LOG_LINE.match(raw.rstrip("\n"))
+            if m:
+                line = {
+                    "time": m["time"],
+                    "rank": int(m["rank"]),
+                    "stream": m["stream"],
+                    "text": m["text"],
+                }
+                if m["node"] is not None:  # a rank in a pod of its own: its node too
+                    line["node"] = int(m["node"])
+                lines.append(line)
     if len(chosen) > 1:
         lines.sort(key=lambda line: (line["time"], line["rank"]))  # stable: file order kept
     total = len(lines)
@@ -480,33 +562,26 @@ def read_log(
     }
 
 
-def read_device_log(log_dir: Path, limit: int = 500) -> list[str]:
-    path = log_dir / "device.log"
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return [line.rstrip("\n") for line in f][-limit:]
+def read_device_log(job_path: Path, limit: int = 500) -> list[str]:
+    return [line.rstrip("\n") for line in _lines(job_path, "logs", "device.log")][-limit:]
 
 
 def read_metrics(job_path: Path, limit: int = 120) -> list[dict[str, Any]]:
-    path = job_path / "metrics.jsonl"
-    if not path.exists():
-        return []
     out = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f.readlines()[-limit:]:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
+    for line in _lines(job_path, "metrics.jsonl")[-limit:]:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
     return out
 
 
 def read_runtime(job_path: Path) -> dict[str, Any]:
     try:
-        return json.loads((job_path / "runtime.json").read_text())
-    except (OSError, ValueError):
+        found = json.loads("".join(_lines(job_path, "runtime.json")) or "{}")
+    except ValueError:
         return {}
+    return found if isinstance(found, dict) else {}
 
 
 # -- parameter sets (T4) and templates (T7) ------------------------------------------------

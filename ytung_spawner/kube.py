@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 from typing import Any
 
 from kubernetes_asyncio.client import ApiClient, ApiException
@@ -62,6 +63,8 @@ class WorkloadKubeSpawner(KubeSpawner):
     """
 
     ytung_workload: dict | None = None
+    #: a token of the current start, shared by the pods it creates (``Rendezvous.attempt``)
+    ytung_attempt: str = ""
 
     worker_cmd = List(
         Unicode(),
@@ -87,7 +90,10 @@ class WorkloadKubeSpawner(KubeSpawner):
         if not workload or len(workload.get("placement") or {}) < 2:
             return None
         return objects.Rendezvous(
-            objects.service_name(workload), self.namespace, self.rendezvous_port
+            objects.service_name(workload),
+            self.namespace,
+            self.rendezvous_port,
+            attempt=self.ytung_attempt,
         )
 
     job_worker_cmd = List(
@@ -122,6 +128,8 @@ class WorkloadKubeSpawner(KubeSpawner):
         return list(self.worker_cmd)
 
     async def _start(self):
+        # every pod of this start gets it (master and workers: the job runner's status files)
+        self.ytung_attempt = secrets.token_hex(8)
         rendezvous = self.ytung_rendezvous()
         if rendezvous is None:
             return await super()._start()
@@ -298,9 +306,10 @@ class YtungKubeSpawner(YtungSpawnerMixin, WorkloadKubeSpawner):
         self.ytung_workload = workload
         # the job runner runs a node's ranks per pod here (ytung_server_ext.jobrunner)
         self._ytung_env["YTUNG_RUNTIME"] = "kubernetes"
-        # D1: the engine image the service chose (preset, saved or custom; validated there)
+        # D1: the engine image the service chose (preset, saved or custom; validated there);
+        # a server started from the hub's own spawn page runs this spawner's image
         image = ((workload.get("user_options") or {}).get("devenv") or {}).get("image")
-        if isinstance(image, str) and image:
+        if isinstance(image, str) and image and workload.get("origin") != "hub":
             self.image = image
 
     def ytung_privileged(self) -> bool:

@@ -24,8 +24,9 @@ its traits and the admitted workload, and calls these:
   - labels ``ytung.io/workload-id``, ``ytung.io/kind``, ``ytung.io/owner``, ``ytung.io/vc``,
     ``ytung.io/rank`` (the reconciler and ``kubectl get pods -l`` find a workload's pods);
   - distributed workloads: ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``,
-    ``YTUNG_NODE_RANK``/``YTUNG_NODE_COUNT`` (the job runner runs that node's ranks) and a
-    stable hostname under the workload's headless service.
+    ``YTUNG_NODE_RANK``/``YTUNG_NODE_COUNT`` (the job runner runs that node's ranks),
+    ``YTUNG_RUN_ATTEMPT`` (the same in every pod of one start) and a stable hostname under the
+    workload's headless service.
 
 - :func:`make_worker_pods` — ranks 1…N-1 of a multi-node workload, one per extra node.
 - :func:`make_headless_service` — the DNS name of every rank.
@@ -236,6 +237,10 @@ class Rendezvous:
     service: str
     namespace: str
     port: int = 29500
+    #: one token per start of the workload, the same in every pod of it (``YTUNG_RUN_ATTEMPT``):
+    #: the job runner's status files of a start are its own, so a restarted or requeued run
+    #: never reads what the pods of an earlier start left (``ytung_server_ext.jobrunner``)
+    attempt: str = ""
 
     def hostname(self, rank: int) -> str:
         return f"{self.service}-{rank}"
@@ -358,6 +363,8 @@ def make_workload_pod(
         # the job runner runs this node's ranks only (ytung_server_ext.jobrunner)
         _set_env(env, "YTUNG_NODE_RANK", str(rank))
         _set_env(env, "YTUNG_NODE_COUNT", str(max(len(nodes), 1)))
+        if rendezvous.attempt:
+            _set_env(env, "YTUNG_RUN_ATTEMPT", rendezvous.attempt)
         spec["hostname"] = rendezvous.hostname(rank)
         spec["subdomain"] = rendezvous.service
 

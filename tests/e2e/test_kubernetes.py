@@ -353,6 +353,11 @@ def test_a_two_node_training_job_runs_a_rank_in_each_pod(k8s):
     assert worker["spec"]["containers"][0]["command"][1:] == [
         "-m", "ytung_server_ext.jobrunner", "--node-rank", "$(YTUNG_NODE_RANK)",
     ]  # fmt: skip
+    # one start: both pods share its attempt, and the nodes' status files are that start's
+    attempts = {env_of(pod).get("YTUNG_RUN_ATTEMPT") for pod in (master, worker)}
+    assert len(attempts) == 1 and None not in attempts, attempts
+    nodes_dir = platform.data_dir / "jobs" / str(done["id"]) / "nodes"
+    assert [p.name for p in nodes_dir.iterdir()] == [f"run-1-{attempts.pop()}"]
     for pod in (master, worker):  # the registered dataset, read-only at its own path
         assert {
             "name": pod["spec"]["volumes"][-1]["name"],
@@ -378,6 +383,61 @@ def test_a_two_node_training_job_runs_a_rank_in_each_pod(k8s):
     assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
     # the job's server and both pods are gone, the devices free
     wait(lambda: not cluster.pods(f"ytung.io/workload-id={workload}"), what="pods deleted")
+
+
+def env_of(pod: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+
+
+SLEEP_ON_EVERY_NODE = """\
+import os, time
+print("rank", os.environ["RANK"], "is training", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_deleted_worker_pod_fails_the_job_with_the_reason(k8s):
+    """docs/kubernetes.md: a worker pod deleted (evicted, preempted) while the job runs fails
+    the job — its job runner gets SIGTERM, stops its rank and says so; the master stops too."""
+    cluster, platform, admin, tokens = k8s
+    token = tokens["kim"]
+    code = platform.data_dir / "home" / "kim" / "code"
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "sleep.py").write_text(SLEEP_ON_EVERY_NODE)
+    r = platform.api(
+        "POST", "jobs", token, json=job_form(name="evicted_k8s", start_file="sleep.py", params={})
+    )
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+
+    def training_on(rank):
+        page = platform.api("GET", f"jobs/{job_id}/logs?rank={rank}&limit=1000", token).json()
+        return any(x["text"] == f"rank {rank} is training" for x in page["lines"])
+
+    wait(lambda: training_on(0) and training_on(1), what="both ranks training")
+    workload = platform.api("GET", f"jobs/{job_id}", token).json()["workload"]
+    worker = f"ytung-{workload}-worker-1"
+    deleted = requests.delete(f"{cluster.url}/api/v1/namespaces/default/pods/{worker}", timeout=30)
+    assert deleted.status_code in (200, 202), deleted.text
+    done = wait_job(platform, token, job_id)
+    assert done["status"] == "failed" and done["exit_code"] == 143, done
+    assert done["reason"]["text"] == (
+        "The job failed with exit code 143: the pod of node 1 got SIGTERM "
+        "(deleted, evicted or preempted)"
+    ), done["reason"]
+    zh = platform.api("GET", f"jobs/{job_id}", token, cookies={"ytung-lang": "zh_CN"}).json()
+    assert (
+        zh["reason"]["text"]
+        == "任务失败，退出码 143：节点 1 的 Pod 收到 SIGTERM（被删除、驱逐或抢占）"
+    )
+    page = platform.api("GET", f"jobs/{job_id}/logs?rank=1&limit=1000", token).json()
+    assert "the pod got signal SIGTERM" in [x["text"] for x in page["lines"]]
+    wait(lambda: not cluster.pods(f"ytung.io/workload-id={workload}"), what="pods gone")
+    # a report's reason must be one of the service's: a pod cannot make up the job's message
+    for bad in ({"id": "made_up", "params": {}}, {"id": "node_lost", "params": {"node": "1"}}):
+        report = {"event": "failed", "exit_code": 1, "workload": workload, "reason": bad}
+        r = platform.api("POST", f"jobs/{job_id}/events", token, json=report)
+        assert r.status_code == 400, r.text
 
 
 def test_a_crashing_rank_in_the_worker_pod_fails_the_job_with_its_reason(k8s):

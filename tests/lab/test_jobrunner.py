@@ -9,6 +9,7 @@ worker rank, a failing master rank, a worker that stops reporting.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -123,8 +124,10 @@ def test_runner_from_env_only_for_training():
 
 
 class Reports(list):
-    async def __call__(self, event, code, message):
-        self.append((event, code, message))
+    """What a runner reported: ``(event, code, tail)``, and the reason when it gave one."""
+
+    async def __call__(self, event, code, message, reason=None):
+        self.append((event, code, message) if reason is None else (event, code, message, reason))
 
 
 def log_lines(tmp_path: Path, rank: int) -> list[str]:
@@ -339,7 +342,9 @@ def test_runner_from_env_splits_the_nodes_only_on_kubernetes(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
-def two_nodes(tmp_path: Path, script: str, **changes) -> tuple[JobRunner, JobRunner, Reports]:
+def two_nodes(
+    tmp_path: Path, script: str, attempt: str = "", **changes
+) -> tuple[JobRunner, JobRunner, Reports]:
     """The master (node 0) and a worker (node 1) of one run, as their two pods run them."""
     from ytung_server_ext.jobrunner import free_port
 
@@ -349,7 +354,7 @@ def two_nodes(tmp_path: Path, script: str, **changes) -> tuple[JobRunner, JobRun
     job = job_doc(tmp_path, distributed=True, nodes=2, devices_per_node=0, **changes)
     reports = Reports()
     port = free_port()
-    common = dict(python=sys.executable, split_nodes=True, master_port=port)
+    common = dict(python=sys.executable, split_nodes=True, master_port=port, attempt=attempt)
     master = JobRunner(job, workload_id=5, report=reports, node=0, **common)
     worker = JobRunner(job, workload_id=5, report=Reports(), node=1, **common)
     return master, worker, reports
@@ -376,7 +381,7 @@ async def test_two_nodes_train_the_digits_cnn_each_with_its_own_runner(tmp_path)
     # the service's log reader reads the node tag
     from ytung_service.jobs import read_log
 
-    page = read_log(tmp_path / "job" / "logs", limit=5000)
+    page = read_log(tmp_path / "job", limit=5000)
     assert {(line["node"], line["rank"]) for line in page["lines"]} == {(0, 0), (1, 1)}
     # runtime.json has the ranks of every node
     runtime = json.loads((tmp_path / "job" / "runtime.json").read_text())
@@ -439,7 +444,185 @@ async def test_a_worker_that_stops_reporting_fails_the_job(tmp_path, monkeypatch
     board = jobrunner.NodeBoard(tmp_path / "job", 1)
     board.post(1, {"state": "running", "beat": 1})  # then the pod is gone
     assert await master.run() == 137
-    [(event, code, tail)] = reports
-    assert (event, code) == ("failed", 137)
-    assert tail.startswith("[node 1] node 1 stopped reporting for 1 s")
+    # no stderr says why: a reason the service translates (node, seconds), not English text
+    assert reports == [
+        ("failed", 137, "", {"id": "node_lost", "params": {"node": 1, "seconds": 1}})
+    ]
     assert board.stop_reason() == "node 1 failed (137)"
+
+
+RANK_DONE = """\
+import os, pathlib, time
+time.sleep(float(os.environ.get("RANK_SECONDS", "1")))
+pathlib.Path(os.environ["YTUNG_OUTPUT_PATH"], "rank-" + os.environ["RANK"]).write_text("done")
+"""
+
+
+async def test_a_new_start_of_the_same_run_ignores_what_an_earlier_start_left(tmp_path):
+    """A preempted run started again (or a retried start) has the same job and run number:
+    the stop and final status of the earlier start must not end the new one."""
+    from ytung_server_ext import jobrunner
+
+    earlier = jobrunner.NodeBoard(tmp_path / "job", 1, "a1b2")
+    earlier.post(1, {"state": "exited", "beat": 9, "exit_code": 0, "failures": []})
+    earlier.post_stop("node 0 failed (143)")
+    no_attempt = jobrunner.NodeBoard(tmp_path / "job", 1)  # a start before attempts existed
+    no_attempt.post_stop("the master's server stopped")
+    master, worker, reports = two_nodes(tmp_path, RANK_DONE, attempt="c3d4")
+    assert worker.board.dir.name == "run-1-c3d4" != earlier.dir.name
+    codes = await asyncio.gather(master.run(), worker.run())
+    assert codes == [0, 0] and reports == [("completed", 0, "")]
+    # both ranks ran to their end: the worker was not stopped by the old "stop"
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"rank-0", "rank-1"}
+    assert not any("stopped by the master" in x for x in log_lines(tmp_path, 1))
+    # the master removed what the earlier starts left
+    assert sorted(p.name for p in (tmp_path / "job" / "nodes").iterdir()) == ["run-1-c3d4"]
+    with pytest.raises(ValueError, match="not a run attempt"):
+        jobrunner.NodeBoard(tmp_path / "job", 1, "../x")
+
+
+async def test_a_worker_waiting_for_the_master_obeys_stop(tmp_path, monkeypatch):
+    """The master's name resolves, but the run was already stopped: the worker never starts
+    its ranks."""
+    from ytung_server_ext import jobrunner
+
+    monkeypatch.setattr(jobrunner, "NODE_POLL", 0.05)
+    _master, worker, _reports = two_nodes(tmp_path, RANK_DONE)
+    jobrunner.NodeBoard(tmp_path / "job", 1).post_stop("node 0 rank 0 failed (1)")
+    assert await worker.run() == 143
+    assert worker.procs == {} and not (tmp_path / "out" / "rank-1").exists()
+
+
+def worker_env(tmp_path: Path, job: dict, port: int, attempt: str) -> dict:
+    import os
+
+    return {
+        **os.environ,
+        **KUBE_ENV,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "YTUNG_JOB": json.dumps(job),
+        "YTUNG_WORKLOAD_ID": "5",
+        "YTUNG_RUN_ATTEMPT": attempt,
+        "YTUNG_NODE_RANK": "1",
+    }
+
+
+async def test_a_worker_pod_deleted_while_its_ranks_run_fails_the_job(tmp_path, monkeypatch):
+    """The worker pod's process gets SIGTERM (pod deleted, evicted, preempted): its ranks stop
+    and the job fails with code 143 and a reason that says so — not "completed"."""
+    import os
+    import signal
+    import subprocess
+
+    from ytung_server_ext import jobrunner
+
+    monkeypatch.setattr(jobrunner, "NODE_POLL", 0.1)
+    monkeypatch.setenv("RANK_SECONDS", "600")
+    master, _worker, reports = two_nodes(tmp_path, RANK_DONE, attempt="e5f6")
+    env = worker_env(tmp_path, master.job, master.master_port, "e5f6")
+    repo = str(Path(__file__).parent.parent.parent)
+    env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ytung_server_ext.jobrunner", "--node-rank", "1"], env=env
+    )
+    try:
+        running = asyncio.ensure_future(master.run())
+        log1 = tmp_path / "job" / "logs" / "rank-1.log"
+        while not (log1.exists() and "[platform] run 1:" in log1.read_text()):
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(running, 120) == 143
+        assert proc.wait(60) == 143
+    finally:
+        proc.kill()
+    reason = {"id": "node_terminated", "params": {"node": 1, "signal": "SIGTERM"}}
+    assert reports == [("failed", 143, "", reason)]
+    assert any("the pod got signal SIGTERM" in x for x in log_lines(tmp_path, 1))
+
+
+async def test_a_worker_told_to_stop_then_deleted_is_no_failure_of_its_own(tmp_path):
+    _master, worker, _reports = two_nodes(tmp_path, RANK_DONE)
+    worker.board.post_stop("node 0 rank 0 failed (3)")
+    worker.terminated("SIGTERM")
+    assert worker.failures == [] and worker.stopping
+    _master, worker, _reports = two_nodes(tmp_path, RANK_DONE)
+    worker.board.dir = tmp_path / "job" / "nodes" / "other"
+    worker.terminated("SIGTERM")
+    [failure] = worker.failures
+    assert (failure["node"], failure["rank"], failure["exit_code"]) == (1, None, 143)
+
+
+@pytest.mark.parametrize(
+    "failures",
+    [
+        [{"at": 5, "node": 1, "rank": 1, "exit_code": 1, "tail": []}],  # "at" no text
+        [{"at": "t", "node": 1, "rank": 1, "exit_code": "1", "tail": []}],  # code no number
+        [{"at": "t", "node": 0, "rank": 0, "exit_code": 1, "tail": []}],  # another node's
+        [{"at": "t", "node": True, "rank": 1, "exit_code": 1, "tail": []}],
+        "failed",
+        [1, None],
+    ],
+)
+async def test_a_malformed_worker_status_fails_the_job_instead_of_the_master(
+    tmp_path, monkeypatch, failures
+):
+    """A worker's status file is written in a pod whose user code can write anything there:
+    the master still reports the run's end, and says the node's status was unreadable."""
+    from ytung_server_ext import jobrunner
+
+    monkeypatch.setattr(jobrunner, "NODE_POLL", 0.05)
+    master, _worker, reports = two_nodes(tmp_path, RANK_DONE)
+    board = jobrunner.NodeBoard(tmp_path / "job", 1)
+    board.post(1, {"state": "exited", "beat": 1, "failures": failures, "ranks": [{"rank": "x"}]})
+    assert await master.run() == 1
+    reason = {"id": "node_bad_status", "params": {"node": 1}}
+    assert reports == [("failed", 1, "", reason)]
+
+
+async def test_a_readable_worker_failure_keeps_its_tail_and_drops_the_rest(tmp_path, monkeypatch):
+    from ytung_server_ext import jobrunner
+
+    monkeypatch.setattr(jobrunner, "NODE_POLL", 0.05)
+    master, _worker, reports = two_nodes(tmp_path, RANK_DONE)
+    good = {"at": "2026-01-01T00:00:00Z", "node": 1, "rank": 1, "exit_code": 4, "tail": ["oops"]}
+    bad = {"at": "2000-01-01T00:00:00Z", "node": 0, "rank": 0, "exit_code": 9, "tail": ["lie"]}
+    jobrunner.NodeBoard(tmp_path / "job", 1).post(
+        1, {"state": "exited", "beat": 1, "failures": [bad, good]}
+    )
+    assert await master.run() == 4
+    assert reports == [("failed", 4, "[node 1] [rank 1] oops")]
+
+
+async def test_an_error_in_the_runner_still_reports_failed(tmp_path, monkeypatch):
+    """Whatever breaks in the runner itself, the service hears that the run ended (else the
+    devices stay held), with the error as the reason."""
+    from ytung_server_ext import jobrunner
+
+    master, _worker, reports = two_nodes(tmp_path, RANK_DONE)
+
+    async def broken(self):
+        raise KeyError("exit_code")
+
+    monkeypatch.setattr(jobrunner.JobRunner, "_wait_for_nodes", broken)
+    assert await master.run() == 1
+    reason = {"id": "runner_error", "params": {"error": "KeyError: 'exit_code'"}}
+    assert reports == [("failed", 1, "", reason)]
+    assert (
+        jobrunner.NodeBoard(tmp_path / "job", 1)
+        .stop_reason()
+        .startswith("the job runner of node 0 failed")
+    )
+
+
+def test_runner_from_env_takes_the_run_attempt(tmp_path):
+    job = job_doc(tmp_path, distributed=True, nodes=2, devices_per_node=0)
+    env = {**KUBE_ENV, "YTUNG_JOB": json.dumps(job), "YTUNG_RUN_ATTEMPT": "0a1b"}
+    master, worker = runner_from_env(env), runner_from_env(env, node=1)
+    assert master.board.dir == worker.board.dir == tmp_path / "job" / "nodes" / "run-1-0a1b"
+    bad = {**env, "YTUNG_RUN_ATTEMPT": "../../x"}
+    with pytest.raises(ValueError, match="YTUNG_RUN_ATTEMPT"):
+        runner_from_env(bad, node=1)
+    # the master still runs the job (its pods' env is the spawner's), on the plain directory
+    assert runner_from_env(bad).board.dir.name == "run-1"

@@ -145,12 +145,15 @@ def test_latest_checkpoint(tmp_path):
 
 
 def test_read_log_merges_ranks_in_time_order_and_pages(tmp_path):
-    (tmp_path / "rank-0.log").write_text(
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "rank-0.log").write_text(
         "2026-01-01T00:00:01Z [rank 0] [stdout] a\n"
         "2026-01-01T00:00:03Z [rank 0] [stderr] c\n"
         "garbage line\n"
     )
-    (tmp_path / "rank-1.log").write_text("2026-01-01T00:00:02Z [rank 1] [stdout] b b\n")
+    (logs / "rank-1.log").write_text("2026-01-01T00:00:02Z [rank 1] [stdout] b b\n")
+    (logs / "rank-x.log").write_text("not a rank\n")
     page = jobs.read_log(tmp_path, offset=0, limit=2)
     assert page["ranks"] == [0, 1] and page["total"] == 3
     assert [(x["rank"], x["text"]) for x in page["lines"]] == [(0, "a"), (1, "b b")]
@@ -163,6 +166,65 @@ def test_read_log_merges_ranks_in_time_order_and_pages(tmp_path):
         "text": "b b",
     }
     assert jobs.read_log(tmp_path / "missing")["total"] == 0
+
+
+@pytest.fixture
+def secrets_outside(tmp_path):
+    """A data root with a job directory and files the service can read but the job must not:
+    the database and another user's home, with log-shaped content."""
+    data = tmp_path / "data"
+    job = jobs.job_dir(data, 7)
+    (job / "logs").mkdir(parents=True)
+    db = data / "ytung.sqlite"
+    db.write_text("2026-01-01T00:00:01Z [rank 0] [stderr] SECRET database\n")
+    other = data / "home" / "bob"
+    other.mkdir(parents=True)
+    (other / "rank-0.log").write_text("2026-01-01T00:00:01Z [rank 0] [stdout] SECRET bob\n")
+    (other / "device.log").write_text("SECRET bob device\n")
+    (other / "metrics.jsonl").write_text('{"secret": "bob"}\n')
+    (other / "runtime.json").write_text('{"secret": "bob"}')
+    return job, db, other
+
+
+def test_a_job_cannot_make_the_service_read_through_file_links(secrets_outside):
+    job, db, other = secrets_outside
+    (job / "logs" / "device.log").symlink_to(db)
+    (job / "logs" / "rank-0.log").symlink_to(db)
+    (job / "metrics.jsonl").symlink_to(other / "metrics.jsonl")
+    (job / "runtime.json").symlink_to(other / "runtime.json")
+    # a link inside the job directory is refused as well: no link is followed
+    (job / "logs" / "rank-1.log").symlink_to(job / "runtime.json")
+    page = jobs.read_log(job)
+    assert page["total"] == 0 and page["lines"] == []
+    assert jobs.read_device_log(job) == []
+    assert jobs.read_metrics(job) == []
+    assert jobs.read_runtime(job) == {}
+
+
+def test_a_job_cannot_make_the_service_read_through_directory_links(secrets_outside):
+    job, db, other = secrets_outside
+    (job / "logs").rmdir()
+    (job / "logs").symlink_to(other, target_is_directory=True)
+    assert jobs.log_ranks(job) == []  # not even the names of the files there
+    assert jobs.read_log(job)["total"] == 0
+    assert jobs.read_device_log(job) == []
+    # the job directory itself replaced by a link (its parent is the service's)
+    moved = job.parent / "7-real"
+    job.rename(moved)
+    job.symlink_to(other, target_is_directory=True)
+    assert jobs.read_metrics(job) == [] and jobs.read_runtime(job) == {}
+
+
+def test_job_files_that_are_no_regular_files_read_as_absent(secrets_outside):
+    job, _db, _other = secrets_outside
+    os.mkfifo(job / "logs" / "device.log")  # would block a reader that waits for a writer
+    (job / "metrics.jsonl").mkdir()
+    (job / "runtime.json").write_text("[1, 2]")  # JSON, but not what the runner writes
+    (job / "logs" / "rank-0.log").write_text("2026-01-01T00:00:01Z [rank 0] [stdout] mine\n")
+    assert jobs.read_device_log(job) == []
+    assert jobs.read_metrics(job) == []
+    assert jobs.read_runtime(job) == {}
+    assert [line["text"] for line in jobs.read_log(job)["lines"]] == ["mine"]
 
 
 def test_status_and_outcome():
@@ -179,6 +241,58 @@ def test_status_and_outcome():
     )
     status, reason = jobs.outcome(1, "x" * 5000)
     assert status == "failed" and len(reason["params"]["tail"]) == 2000
+
+
+def test_a_runner_reason_becomes_the_translated_failure_message():
+    """The job runner says why a node failed as an id and parameters; the job shows the
+    platform's message in the reader's language (never a text a pod made up)."""
+    from ytung_service.i18n import translator
+
+    why = jobs.runner_reason({"id": "node_lost", "params": {"node": 1, "seconds": 60}})
+    status, reason = jobs.outcome(137, "", why)
+    assert status == "failed" and reason["code"] == "failed"
+    assert reason["params"] == {"node": 1, "seconds": 60, "code": 137, "tail": ""}
+    job = orm.TrainingJob(id=1, name="t", owner="ann", paused=False, exit_code=137, spec={})
+    w = orm.Workload(id=3, status="failed", reason=reason)
+    en = jobs.job_model(job, w, translator("en"))["reason"]["text"]
+    zh = jobs.job_model(job, w, translator("zh_CN"))["reason"]["text"]
+    assert en == (
+        "The job failed with exit code 137: node 1 stopped reporting for 60 s; its pod was "
+        "deleted, evicted or killed"
+    )
+    assert zh == "任务失败，退出码 137：节点 1 已 60 秒未上报状态，其 Pod 已被删除、驱逐或终止"
+    for reason_id, params in (
+        ("node_never_started", {"node": 2, "seconds": 600}),
+        ("node_terminated", {"node": 1, "signal": "SIGTERM"}),
+        ("node_bad_status", {"node": 1}),
+        ("master_unresolved", {"node": 1, "host": "ytung-5-0.ytung-5.ai.svc"}),
+        ("runner_error", {"error": "KeyError: 'x'"}),
+    ):
+        message, clean = jobs.runner_reason({"id": reason_id, "params": params})
+        assert clean == params
+        text = translator("zh_CN")(message, code=1, tail="", **clean)
+        assert text.startswith("任务失败，退出码 1：") and "{" not in text
+    assert jobs.runner_reason(None) is None
+    # no stderr tail and no reason: the plain message, as before
+    assert jobs.outcome(3, "boom")[1]["message"] == jobs.FAILED
+
+
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        ("node_lost", "must name one of node_lost, "),
+        ({"id": "made_up", "params": {}}, "must name one of"),
+        ({"id": "node_lost"}, "must name one of"),
+        ({"id": "node_lost", "params": {"node": "1", "seconds": 60}}, "needs a valid 'node'"),
+        ({"id": "node_lost", "params": {"node": True, "seconds": 60}}, "needs a valid 'node'"),
+        ({"id": "node_lost", "params": {"node": 1, "seconds": -1}}, "needs a valid 'seconds'"),
+        ({"id": "runner_error", "params": {"error": 5}}, "needs a valid 'error'"),
+    ],
+)
+def test_a_malformed_runner_reason_is_refused(value, error):
+    with pytest.raises(DomainError, match=error) as e:
+        jobs.runner_reason(value)
+    assert e.value.status == 400
 
 
 def test_paramsets_and_templates(db):

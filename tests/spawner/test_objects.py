@@ -423,6 +423,21 @@ def test_master_pod_has_the_torch_distributed_env_and_a_hostname():
     assert pod["spec"]["affinity"] == PIN_GPU_1
 
 
+def test_every_pod_of_one_start_gets_its_run_attempt():
+    """The job runner's status files of a start are its own (``YTUNG_RUN_ATTEMPT``): master and
+    workers of one start share the token; a start without one sets nothing."""
+    rdzv = Rendezvous("ytung-12", "ytung", 29500, attempt="5f0c2a9e11d04b7a")
+    master = objects.make_workload_pod(BASE, TWO_NODES, limits=V6, rendezvous=rdzv)
+    (worker,) = objects.make_worker_pods(
+        BASE, TWO_NODES, limits=V6, rendezvous=rdzv, command=["sleep", "infinity"]
+    )
+    for pod in (master, worker):
+        env = pod["spec"]["containers"][0]["env"]
+        assert env[-1] == {"name": "YTUNG_RUN_ATTEMPT", "value": "5f0c2a9e11d04b7a"}
+    plain = objects.make_workload_pod(BASE, TWO_NODES, limits=V6, rendezvous=RDZV)
+    assert "YTUNG_RUN_ATTEMPT" not in {e["name"] for e in plain["spec"]["containers"][0]["env"]}
+
+
 def test_worker_pods_one_per_extra_node():
     (worker,) = objects.make_worker_pods(
         BASE, TWO_NODES, limits=V6, rendezvous=RDZV, command=["sleep", "infinity"]

@@ -175,9 +175,9 @@ class JobLogHandler(JobMixin, APIHandler):
             )
         if rank and not rank.isdigit():
             raise web.HTTPError(400, self.t("'rank' must be a whole number"))
-        log_dir = jobs.job_dir(self.data_dir, job.id) / "logs"
-        page = jobs.read_log(log_dir, int(rank) if rank else None, int(offset), int(limit))
-        page["device_log"] = jobs.read_device_log(log_dir)
+        path = jobs.job_dir(self.data_dir, job.id)
+        page = jobs.read_log(path, int(rank) if rank else None, int(offset), int(limit))
+        page["device_log"] = jobs.read_device_log(path)
         self.write_json(page)
 
 
@@ -213,6 +213,7 @@ class JobEventHandler(JobMixin, APIHandler):
                     "Report 'event' ({allowed}) and a whole 'exit_code'", allowed=", ".join(REPORTS)
                 ),
             )
+        why = jobs.runner_reason(body.get("reason"))  # checked before anything counts
         if body.get("workload") != job.workload_id:
             raise web.HTTPError(409, self.t("This report is about an earlier run of the job"))
         w = self.db.get(orm.Workload, job.workload_id)
@@ -223,7 +224,7 @@ class JobEventHandler(JobMixin, APIHandler):
         job.exit_code, job.message = code, tail or None
         self.db.commit()
         if not (job.spec or {}).get("keep_alive"):
-            status, reason = jobs.outcome(code, tail)
+            status, reason = jobs.outcome(code, tail, why)
             effects = await self.ytung.admission.release(
                 w.id, status, reason, expect=(orm.SCHEDULING, orm.RUNNING)
             )
