@@ -999,7 +999,9 @@ def open_inside(root: Path | str, path: Path | str):
     cannot lead outside."""
     real_root = os.path.realpath(root)
     try:
-        fd = os.open(os.path.realpath(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: opening a FIFO planted in a registered path must not wait for a writer
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(os.path.realpath(path), flags)
     except OSError:
         return None
     try:
@@ -1016,6 +1018,7 @@ def open_inside(root: Path | str, path: Path | str):
         if not stat.S_ISREG(st.st_mode) or not opened.startswith(real_root + os.sep):
             os.close(fd)
             return None
+        os.set_blocking(fd, True)  # a regular file: ordinary reads from here on
     except OSError:
         os.close(fd)
         return None

@@ -282,6 +282,9 @@ def test_open_inside_checks_what_was_opened(tmp_path):
     assert datasets.open_inside(root, root / "out-link") is None
     assert datasets.open_inside(root, root / "sub") is None  # not a regular file
     assert datasets.open_inside(root, root / "missing") is None
+    # a FIFO planted in a registered path: refused at once, not waited on for a writer
+    os.mkfifo(root / "pipe")
+    assert datasets.open_inside(root, root / "pipe") is None
     # listed, then the directory is swapped for a link to outside before it is opened
     (root / "sub").rename(root / "sub-old")
     (tmp_path / "evil").mkdir()
