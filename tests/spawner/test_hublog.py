@@ -47,9 +47,23 @@ ADMIN = orm.User(name="admin")
         (None, "GET", 200, logging.INFO),
     ],
 )
-def test_levels(caplog, user, method, status, level):
-    caplog.set_level(logging.DEBUG, logger="tornado.access")
-    log_request(FakeHandler(user, method, status))
-    records = [r for r in caplog.records if r.name == "tornado.access"]
+def test_levels(user, method, status, level):
+    # a handler on the access logger itself: JupyterHub apps started by other tests in this
+    # process turn its propagation off, so pytest's caplog (on the root logger) sees nothing
+    from jupyterhub.log import access_log
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    old_level, old_disabled = access_log.level, access_log.disabled
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.DEBUG)
+    access_log.disabled = False
+    try:
+        log_request(FakeHandler(user, method, status))
+    finally:
+        access_log.removeHandler(handler)
+        access_log.setLevel(old_level)
+        access_log.disabled = old_disabled
     assert records and records[-1].levelno == level
     assert "/hub/api/users" in records[-1].getMessage()
