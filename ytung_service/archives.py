@@ -18,19 +18,15 @@ Files are written ``0644`` and directories ``0755`` whatever the archive says (n
 Nothing here touches the database; the caller moves the finished directory into place.
 
 A tar (plain or gzipped) can also be unpacked while it is still being uploaded: :func:`extract`
-accepts a :class:`GrowingFile`, which reads the upload's file as its bytes arrive and blocks
-until they do (or raises :class:`Interrupted` when the upload is abandoned, rewritten or stalls;
-the caller then unpacks the finished file as usual). Given a ``punch_marker``, it also punches
-the bytes the extraction has consumed out of the upload's file (``fallocate`` with
-``FALLOC_FL_PUNCH_HOLE``), so that the upload is not written to disk a second time: its dirty
-pages are dropped before writeback. The marker file, written durably before the first hole, says
-that the upload's file alone can no longer be unpacked (see :meth:`GrowingFile.release`).
+accepts a :class:`ChunkPipe`, into which the request handler feeds the upload's body as it
+arrives; reads block until the bytes are there (or raise :class:`Interrupted` when the upload is
+abandoned or stalls). The upload is then written to disk once, as the unpacked files: it never
+exists as an archive file on the server.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import collections
 import errno
 import io
 import os
@@ -49,8 +45,6 @@ from .errors import DomainError
 KINDS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar", ".zip": "zip"}
 
 _BUFFER = 1 << 20
-#: bytes of a member copied at once while following a growing upload
-_FOLLOW_STEP = 8 << 20
 
 #: the kernel copies members of uncompressed tars (no trip through Python's memory)
 _COPY_RANGE = hasattr(os, "copy_file_range")
@@ -58,63 +52,11 @@ _COPY_RANGE = hasattr(os, "copy_file_range")
 GiB = 1 << 30
 MiB = 1 << 20
 
-#: consumed bytes are punched out of a growing upload in steps of at least this many bytes,
-#: cut at multiples of :data:`_PUNCH_ALIGN` (whole pages, whole extents)
-_PUNCH_STEP = 8 << 20
-_PUNCH_ALIGN = 1 << 20
-_FALLOC_FL_KEEP_SIZE = 0x01
-_FALLOC_FL_PUNCH_HOLE = 0x02
-
-
-def _libc_fallocate():
-    """libc's ``fallocate`` (64-bit offsets), or ``None`` where there is none (not Linux)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    except OSError:
-        return None
-    function = getattr(libc, "fallocate64", None) or getattr(libc, "fallocate", None)
-    if function is None:
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    function.restype = ctypes.c_int
-    return function
-
-
-_fallocate = _libc_fallocate()
-
-
-def punch_hole(fd: int, offset: int, length: int) -> bool:
-    """Deallocate ``length`` bytes at ``offset`` of ``fd`` (they read back as zeros; the file's
-    size stays). ``False`` where the system or the filesystem cannot (nothing changed then);
-    other errors raise :class:`OSError`."""
-    if _fallocate is None or length <= 0:
-        return _fallocate is not None
-    mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
-    if _fallocate(fd, mode, offset, length) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(code, os.strerror(code))
-
-
-def _write_durably(path: Path) -> None:
-    """Create ``path`` and make it (and its name in its directory) survive a crash."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, b"punched\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+#: bytes of an upload a :class:`ChunkPipe` holds before its feeder is asked to wait
+PIPE_BUDGET = 32 * MiB
+#: a member arriving through a pipe is written when this much more of it (or all) is there
+_WRITE_STEP = 4 * MiB
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 
 
 @dataclass(frozen=True)
@@ -138,113 +80,160 @@ class ExtractStats:
 
 
 class Interrupted(Exception):
-    """A :class:`GrowingFile` will not get its bytes (the upload was cancelled, rewritten or
-    stalled): nothing is wrong with the archive, so the caller may unpack the finished file."""
+    """A :class:`ChunkPipe` will not get its bytes (the upload was cancelled or stalled):
+    nothing is wrong with the archive, but what was read is gone."""
 
 
-class GrowingFile(io.RawIOBase):
-    """The archive an upload is writing, read while it grows.
+class ChunkPipe(io.RawIOBase):
+    """An archive that an upload is sending, read from memory while it arrives.
 
-    The writer calls :meth:`advance` with the number of bytes on disk; reads block until the
-    bytes they ask for (never past ``size``, the upload's declared size) are there, so a reader
-    sees an ordinary file of ``size`` bytes. :meth:`abort`, or ``stall`` seconds without new
-    bytes, make a waiting read raise :class:`Interrupted`.
+    The request that receives the upload hands each piece of its body to :meth:`feed`;
+    reads block until the bytes they ask for are fed (never past ``size``, the upload's
+    declared size), so a reader sees an ordinary file of ``size`` bytes that it reads
+    forward: what it gave back with :meth:`release` is dropped, and reading that again raises
+    :class:`Interrupted`. Nothing is written to disk but what the reader writes.
 
-    With a ``punch_marker`` path, :meth:`release` punches what the reader is done with out of the
-    file (the reader calls it; it never reads those bytes again).
+    At most about ``budget`` bytes are held: :meth:`feed` answers ``True`` when the feeder
+    should wait, and :meth:`when_room` calls back once the reader has taken half of them.
+    :meth:`abort`, or ``stall`` seconds without new bytes, make a waiting read raise
+    :class:`Interrupted`.
     """
 
-    def __init__(
-        self,
-        path: Path | str,
-        size: int,
-        *,
-        stall: float = 600.0,
-        punch_marker: Path | str | None = None,
-    ):
+    def __init__(self, size: int, *, stall: float = 600.0, budget: int = PIPE_BUDGET):
         super().__init__()
-        self.name = str(path)
+        self.name = "<upload>"
         self.size = size
         self.stall = stall
-        self.punch_marker = Path(punch_marker) if punch_marker is not None else None
-        # punching needs a descriptor open for writing
-        self._fd = os.open(path, os.O_RDWR if punch_marker is not None else os.O_RDONLY)
+        self.budget = budget
+        #: bytes fed so far: where the next piece starts
+        self.fed = 0
+        self._chunks: collections.deque[tuple[int, memoryview]] = collections.deque()
+        self._held = 0
         self._position = 0
-        self._available = 0
+        self._released = 0  # reads before this offset fail
+        self._wanted = 0  # the offset the reader waits for (the feeder wakes it then only)
         self._aborted: str | None = None
         self._changed = threading.Condition()
-        #: bytes [0, punched) are holes now; ``_punching`` is held while one is made
-        self.punched = 0
-        self._can_punch = punch_marker is not None and _fallocate is not None
-        self._marked = False
-        self._punching = threading.Lock()
+        self._room_callbacks: list = []
 
-    # -- the writer's side ----------------------------------------------------------------
-    def advance(self, available: int) -> None:
-        """``available`` bytes are written (from the start of the file)."""
+    # -- the feeder's side ----------------------------------------------------------------
+    def feed(self, data) -> bool:
+        """Append ``data`` (bytes-like; kept, not copied) at offset :attr:`fed`. Answers
+        whether the pipe is full (wait for :meth:`when_room` before feeding more). After an
+        :meth:`abort` the bytes are dropped."""
+        view = memoryview(data).cast("B")
+        if not view.nbytes:
+            return False
         with self._changed:
-            if available > self._available:
-                self._available = available
-                self._changed.notify_all()
+            if self._aborted:
+                return False
+            view = view[: max(0, self.size - self.fed)]
+            if view.nbytes:
+                self._chunks.append((self.fed, view))
+                self.fed += view.nbytes
+                self._held += view.nbytes
+                if self.fed >= self._wanted:
+                    self._changed.notify_all()
+            return self._held >= self.budget
+
+    def when_room(self, callback) -> None:
+        """Call ``callback()`` (from the reader's thread, or now) once at most half the budget
+        is held, or the pipe is aborted."""
+        with self._changed:
+            if self._aborted or self._held <= self.budget // 2:
+                now = True
+            else:
+                self._room_callbacks.append(callback)
+                now = False
+        if now:
+            callback()
 
     def abort(self, reason: str) -> None:
-        """Make waiting and later reads raise :class:`Interrupted`; once this returns, no hole
-        is punched any more (the caller may truncate or remove the file)."""
+        """Make waiting and later reads raise :class:`Interrupted`; drop what is held."""
         with self._changed:
             self._aborted = reason
+            self._chunks.clear()
+            self._held = 0
+            callbacks, self._room_callbacks = self._room_callbacks, []
             self._changed.notify_all()
-        with self._punching:
-            pass  # a hole being punched right now is finished
-
-    # -- giving back consumed bytes -------------------------------------------------------
-    def release(self, end: int) -> None:
-        """The reader will not read before ``end`` any more: punch ``[punched, end)`` out of the
-        file (cut down to whole MiB, in steps of at least 8 MiB) without changing its size.
-
-        The marker is written and synced before the first hole: from then on the file alone
-        cannot be unpacked, and whoever finds the marker without this reader alive must have
-        the upload sent again. Where holes cannot be punched nothing happens (and no marker
-        stays)."""
-        if not self._can_punch:
-            return
-        end = min(end, self._available) // _PUNCH_ALIGN * _PUNCH_ALIGN
-        if end - self.punched < _PUNCH_STEP:
-            return
-        with self._punching:
-            if self._aborted or not self._can_punch:
-                return
-            if not self._marked:
-                _write_durably(self.punch_marker)
-                self._marked = True
-            if not punch_hole(self._fd, self.punched, end - self.punched):
-                self._can_punch = False
-                if self.punched == 0:  # nothing punched: the file is whole after all
-                    self.punch_marker.unlink(missing_ok=True)
-                    self._marked = False
-                return
-            self.punched = end
+        for callback in callbacks:
+            callback()
 
     # -- the reader's side ----------------------------------------------------------------
     def wait_for(self, end: int) -> None:
-        """Block until the first ``end`` bytes (at most ``size``) are written."""
+        """Block until the first ``end`` bytes (at most ``size``) are fed."""
         end = min(end, self.size)
+        if self.fed >= end and not self._aborted:
+            return  # there already (``fed`` only grows)
         with self._changed:
-            while self._available < end:
+            while self.fed < end:
                 if self._aborted:
                     raise Interrupted(self._aborted)
-                if not self._changed.wait(self.stall) and self._available < end:
+                self._wanted = end
+                if not self._changed.wait(self.stall) and self.fed < end:
                     raise Interrupted(f"no new bytes for {self.stall:g} s")
             if self._aborted:
                 raise Interrupted(self._aborted)
+
+    def release(self, end: int) -> None:
+        """The reader will not read before ``end`` any more: drop what lies wholly before."""
+        callbacks = []
+        with self._changed:
+            self._released = max(self._released, end)
+            chunks = self._chunks
+            while chunks and chunks[0][0] + chunks[0][1].nbytes <= end:
+                self._held -= chunks.popleft()[1].nbytes
+            if self._room_callbacks and self._held <= self.budget // 2:
+                callbacks, self._room_callbacks = self._room_callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def _views(self, start: int, end: int):
+        """The held pieces of ``[start, end)`` (all fed already), in order."""
+        with self._changed:
+            if self._aborted:
+                raise Interrupted(self._aborted)
+            if start < self._released or (self._chunks and start < self._chunks[0][0]):
+                raise Interrupted("the bytes asked for were already released")
+            views = []
+            for offset, view in self._chunks:
+                if offset >= end:
+                    break
+                if offset + view.nbytes <= start:
+                    continue
+                views.append(view[max(0, start - offset) : end - offset])
+            return views
+
+    def copy_to(self, fd: int, offset: int, size: int, release=None) -> int:
+        """Write ``size`` bytes at ``offset`` of the archive to ``fd`` as they arrive;
+        answers the bytes written. ``release(end)``, when given, is told between pieces that
+        the bytes before ``end`` are written (not after the last: the caller goes on from
+        there)."""
+        written = 0
+        end = min(offset + size, self.size)
+        position = offset
+        while position < end:
+            # wait for a few MiB (or the rest), then write all that is there in few system calls;
+            # never for more than the feeder may send before it waits for room
+            self.wait_for(min(end, position + min(_WRITE_STEP, self.budget // 4)))
+            views = self._views(position, min(end, self.fed))
+            while views:
+                n = os.writev(fd, views[:_IOV_MAX])
+                written += n
+                position += n
+                while views and n >= views[0].nbytes:
+                    n -= views.pop(0).nbytes
+                if n:
+                    views[0] = views[0][n:]
+            if release is not None and position < end:  # the caller releases the rest
+                release(position)
+        return written
 
     def readable(self) -> bool:
         return True
 
     def seekable(self) -> bool:
         return True
-
-    def fileno(self) -> int:
-        return self._fd
 
     def tell(self) -> int:
         return self._position
@@ -260,22 +249,19 @@ class GrowingFile(io.RawIOBase):
         want = min(len(buffer), self.size - self._position)
         if want <= 0:
             return 0
-        if self._position < self.punched:  # a reader going back: those bytes are zeros now
-            raise Interrupted("the bytes asked for were already released")
         self.wait_for(self._position + want)
-        view = memoryview(buffer)
+        target = memoryview(buffer).cast("B")
         got = 0
-        while got < want:
-            n = os.preadv(self._fd, [view[got:want]], self._position + got)
-            if n == 0:  # the file is shorter than announced (truncated behind our back)
-                raise Interrupted("the upload's file shrank")
-            got += n
+        for view in self._views(self._position, self._position + want):
+            target[got : got + view.nbytes] = view
+            got += view.nbytes
         self._position += got
         return got
 
     def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
+        with self._changed:
+            self._chunks.clear()
+            self._held = 0
         super().close()
 
 
@@ -303,7 +289,7 @@ def member_parts(name: str) -> tuple[str, ...]:
     normalized = name.replace("\\", "/")
     if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
         raise DomainError(400, "Absolute path in the archive: {name}", name=name)
-    parts = tuple(p for p in PurePosixPath(normalized).parts if p not in ("", "."))
+    parts = tuple(p for p in normalized.split("/") if p not in ("", "."))
     if ".." in parts:
         raise DomainError(400, "Path with '..' in the archive: {name}", name=name)
     return parts
@@ -340,7 +326,8 @@ class _Writer:
         self.entries = 0  # files, links and directories
         self.bytes = 0
         self.links: list[Path] = []
-        self._dirs: set[tuple[str, ...]] = {()}
+        #: directories checked (no link on the way): path components → path
+        self._dirs: dict[tuple[str, ...], Path] = {(): root}
 
     def _inside(self, path: str) -> bool:
         real = os.path.realpath(path)
@@ -352,16 +339,31 @@ class _Writer:
         A directory checked once stays good: nothing later can replace it by a link (a link
         member on an existing name is a duplicate)."""
         key = parts[:-1]
+        known = self._dirs.get(key)
+        if known is not None:
+            return known
         parent = self.root.joinpath(*key)
-        if key in self._dirs:
-            return parent
+        above = self._dirs.get(key[:-1])
+        if above is not None:
+            # one new directory in a checked one: made here, it is no link (the common case,
+            # without resolving the whole path twice)
+            try:
+                os.mkdir(parent, 0o755)
+            except FileExistsError:
+                pass  # a member made it, or a link: the full check below
+            else:
+                self._dirs[key] = parent
+                return parent
         if not self._inside(parent):
             raise DomainError(400, "Link escape in the archive: {name}", name=name)
-        parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        try:
+            parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        except (FileExistsError, NotADirectoryError):  # a file of the archive is in the way
+            raise DomainError(400, "Duplicate entry in the archive: {name}", name=name) from None
         if not self._inside(parent):
             raise DomainError(400, "Link escape in the archive: {name}", name=name)
         if not any(os.path.islink(self.root.joinpath(*key[:i])) for i in range(1, len(key) + 1)):
-            self._dirs.add(key)
+            self._dirs[key] = parent
         return parent
 
     def _count_file(self, name: str, directory: bool = False) -> None:
@@ -398,6 +400,8 @@ class _Writer:
         if not path.exists():
             self._count_file(name, directory=True)  # empty directories cost inodes too
         path.mkdir(exist_ok=True, mode=0o755)
+        if parts[:-1] in self._dirs:  # a real directory (no link) in a checked one
+            self._dirs[parts] = path
 
     def _create(self, name: str, declared_size: int | None) -> int:
         """Checks for a new regular file; answers its descriptor (opened for writing)."""
@@ -408,10 +412,11 @@ class _Writer:
         if declared_size is not None and self.bytes + declared_size > self.allowed:
             raise self._too_big()
         path = self._parent(parts, name) / parts[-1]
-        if os.path.lexists(path):
-            raise DomainError(400, "Duplicate entry in the archive: {name}", name=name)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        return os.open(path, flags, 0o644)
+        try:  # O_EXCL: any existing name (a link too, never followed) is a duplicate
+            return os.open(path, flags, 0o644)
+        except FileExistsError:
+            raise DomainError(400, "Duplicate entry in the archive: {name}", name=name) from None
 
     def file(self, name: str, stream, declared_size: int | None = None, progress=None) -> int:
         """Write one regular file from ``stream``; answers the bytes written. ``progress()``,
@@ -432,23 +437,14 @@ class _Writer:
                     progress()
         return written
 
-    def file_range(
-        self, name: str, src_fd: int, offset: int, size: int, wait=None, release=None
-    ) -> int:
+    def file_range(self, name: str, src_fd: int, offset: int, size: int) -> int:
         """Write one regular file from ``size`` bytes at ``offset`` of ``src_fd`` (an
-        uncompressed tar), copied by the kernel; answers the bytes written. ``wait(end)``, when
-        given, blocks until the source holds its first ``end`` bytes (a growing upload): the
-        copy follows the upload in steps instead of waiting for the whole member.
-        ``release(end)``, when given, is told after each step that the source's bytes before
-        ``end`` are copied."""
+        uncompressed tar), copied by the kernel; answers the bytes written."""
         fd = self._create(name, size)
         written = 0
         try:
             while written < size:
                 count = min(size - written, 1 << 30)
-                if wait is not None:
-                    count = min(count, _FOLLOW_STEP)
-                    wait(offset + written + count)
                 try:
                     n = os.copy_file_range(src_fd, fd, count, offset + written)
                 except OSError as e:
@@ -457,26 +453,30 @@ class _Writer:
                     n = -1
                 if n < 0:  # not supported here: copy through user space
                     while written < size:
-                        step = min(_BUFFER, size - written)
-                        if wait is not None:
-                            wait(offset + written + step)
-                        chunk = os.pread(src_fd, step, offset + written)
+                        chunk = os.pread(src_fd, min(_BUFFER, size - written), offset + written)
                         if not chunk:
                             break
                         os.write(fd, chunk)
                         written += len(chunk)
-                        self.bytes += len(chunk)
                     break
                 if n == 0:
                     break  # end of the archive: truncated
                 written += n
-                self.bytes += n
-                if self.bytes > self.allowed:
-                    raise self._too_big()
-                if release is not None:
-                    release(offset + written)
         finally:
             os.close(fd)
+        self.bytes += written
+        return written
+
+    def file_from_pipe(self, name: str, pipe: ChunkPipe, offset: int, size: int, release) -> int:
+        """Write one regular file from ``size`` bytes at ``offset`` of an uncompressed tar
+        arriving through ``pipe``, piece by piece as they come; answers the bytes written.
+        ``release(end)`` is told after each piece that the bytes before ``end`` are written."""
+        fd = self._create(name, size)
+        try:
+            written = pipe.copy_to(fd, offset, size, release)
+        finally:
+            os.close(fd)
+        self.bytes += written
         return written
 
     def symlink(self, name: str, target: str) -> None:
@@ -535,27 +535,28 @@ class _Writer:
 
 
 def extract(
-    archive: Path | str | GrowingFile, kind: str, dest: Path | str, limits: Limits | None = None
+    archive: Path | str | ChunkPipe, kind: str, dest: Path | str, limits: Limits | None = None
 ) -> ExtractStats:
     """Unpack ``archive`` (of ``kind``) into ``dest``, which must not exist yet.
 
     On any refusal or error ``dest`` is removed and a 400 :class:`DomainError` raised.
-    ``archive`` may be a :class:`GrowingFile` of a tar still being uploaded; when it is
+    ``archive`` may be a :class:`ChunkPipe` of a tar still being uploaded; when it is
     interrupted, ``dest`` is removed and :class:`Interrupted` raised.
     """
-    growing = archive if isinstance(archive, GrowingFile) else None
-    if growing is not None and kind not in ("tar", "tar.gz"):
+    pipe = archive if isinstance(archive, ChunkPipe) else None
+    if pipe is not None and kind not in ("tar", "tar.gz"):
         raise ValueError(f"a {kind} archive cannot be unpacked while it arrives")
-    archive = Path(growing.name if growing else archive)
     dest = Path(dest)
     limits = limits or Limits()
+    if pipe is None:
+        archive = Path(archive)
     dest.mkdir(mode=0o755)
-    writer = _Writer(dest, limits, growing.size if growing else archive.stat().st_size)
+    writer = _Writer(dest, limits, pipe.size if pipe is not None else archive.stat().st_size)
     try:
-        if kind == "zip":
+        if pipe is not None:
+            _extract_tar_from(pipe, kind, writer, pipe=pipe)
+        elif kind == "zip":
             _extract_zip(archive, writer)
-        elif growing is not None:
-            _extract_tar_from(growing, kind, writer, wait=growing.wait_for, growing=growing)
         elif kind in ("tar", "tar.gz"):
             _extract_tar(archive, kind, writer)
         else:
@@ -591,35 +592,37 @@ def _extract_tar(archive: Path, kind: str, writer: _Writer) -> None:
         _extract_tar_from(raw, kind, writer)
 
 
-def _extract_tar_from(
-    raw, kind: str, writer: _Writer, wait=None, growing: GrowingFile | None = None
-) -> None:
+def _extract_tar_from(raw, kind: str, writer: _Writer, pipe: ChunkPipe | None = None) -> None:
     # random-access modes read members straight from the file (faster than the stream modes);
-    # on a growing file they read in order too, so nothing is read before it has arrived, and
-    # nothing is read again once passed: what lies behind can be released (punched out).
+    # from a pipe they read in order too, so nothing is read before it has arrived, and
+    # nothing is read again once passed: what lies behind is released (dropped).
     mode = "r:gz" if kind == "tar.gz" else "r:"
     release = progress = None
-    if growing is not None and kind == "tar":
+    if pipe is not None and kind == "tar":
 
         def release(end: int) -> None:
             # tarfile reads the byte before the next header again (a truncation check), and
             # a member's data may end right there: that byte stays
-            growing.release(end - 1)
+            pipe.release(end - 1)
 
-    elif growing is not None:
+    elif pipe is not None:
         # the gzip reader only reads on (tarfile never seeks it back): every byte it has taken
-        # from the file is decompressed or in its memory
+        # from the pipe is decompressed or in its memory
         def progress():
-            growing.release(growing.tell())
+            pipe.release(pipe.tell())
 
     with tarfile.open(fileobj=raw, mode=mode, bufsize=_BUFFER) as tar:
         for member in tar:
             if member.isdir():
                 writer.directory(member.name)
             elif member.isreg():
-                if kind == "tar" and not member.issparse() and _COPY_RANGE:
+                if kind == "tar" and not member.issparse() and pipe is not None:
+                    written = writer.file_from_pipe(
+                        member.name, pipe, member.offset_data, member.size, release
+                    )
+                elif kind == "tar" and not member.issparse() and _COPY_RANGE:
                     written = writer.file_range(
-                        member.name, raw.fileno(), member.offset_data, member.size, wait, release
+                        member.name, raw.fileno(), member.offset_data, member.size
                     )
                 else:
                     written = writer.file(

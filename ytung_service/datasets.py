@@ -4,15 +4,15 @@ contract other parts of the platform use (training, annotation).
 Storage: ``<data_dir>/datasets/<id>/<version>/`` holds an extracted version; uploads in progress
 live in ``<data_dir>/datasets/.uploads/<upload id>`` and archives are unpacked into
 ``<data_dir>/datasets/.staging/<random>/`` first, then renamed into place (one ``rename`` on one
-filesystem: a version is either all there or not there). A tar (plain or gzipped) is unpacked
-while its chunks arrive (:class:`Ingest`), so completing it only waits for the last bytes;
-whatever interrupts that (a cancel, a rewritten chunk, a restart of the service) leaves the
-upload to be unpacked from its file on completion, as a zip always is. Except once the ingest
-punched what it unpacked out of the upload's file (so that the bytes are not written to disk
-twice; ``<upload id>.punched`` next to the file says so): then the file alone is no archive any
-more, and an upload whose ingest is gone starts again from byte 0 (:func:`received`). A
-registered server path stays where it is (``DatasetVersion.source == "path"``) and is never
-deleted by the platform.
+filesystem: a version is either all there or not there). A tar (plain or gzipped) is never
+stored as an archive: the request handler feeds its chunks to an :class:`Ingest`, which unpacks
+them as they arrive (the bytes are written to disk once, as the unpacked files, and completing
+only waits for the last of them). A dropped connection resumes from the bytes the ingest took;
+whatever ends the ingest itself (a cancel, a chunk shorter than announced, a long stall, a
+restart of the service) loses what it unpacked, and the upload starts again from byte 0
+(:func:`received`). A zip lists its members at its end: it is written to the upload's file and
+unpacked on completion. A registered server path stays where it is
+(``DatasetVersion.source == "path"``) and is never deleted by the platform.
 
 Visibility: a private dataset exists only for its owner and admins (everything else answers
 404, as if it did not exist); a public one is readable by every platform user; only the owner
@@ -23,12 +23,15 @@ Handlers call this module; it never imports a handler.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import logging
 import os
 import secrets
 import shutil
 import stat
 import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,8 +41,8 @@ from sqlalchemy.orm import Session
 
 from . import orm
 from .archives import (
+    ChunkPipe,
     ExtractStats,
-    GrowingFile,
     Interrupted,
     Limits,
     archive_kind,
@@ -50,6 +53,8 @@ from .errors import DomainError
 from .permissions import ADMIN
 from .search import rank
 from .storage import ensure_dir
+
+log = logging.getLogger(__name__)
 
 #: the largest archive accepted (SPEC S1: up to 2 GB)
 MAX_UPLOAD_BYTES = 2 * 1024**3
@@ -65,8 +70,8 @@ SOURCES = ("upload", "path", "directory")
 #: archive kinds unpacked while they are uploaded (a zip lists its members at its end)
 STREAMED_KINDS = ("tar", "tar.gz")
 #: an unpacking that follows an upload gives up after this many seconds without new bytes
-#: (the upload may still go on: completing it then unpacks the whole file)
-INGEST_STALL = 600.0
+#: (the upload then starts again from byte 0)
+INGEST_STALL = 3600.0
 
 # allocating a version number, renaming into place and committing happen under one lock (one
 # service process is the single writer of dataset storage)
@@ -98,16 +103,6 @@ def uploads_dir(data_dir) -> Path:
 
 def upload_file(data_dir, upload_id: str) -> Path:
     return uploads_dir(data_dir) / upload_id
-
-
-#: the ending of the marker next to an upload's file saying holes were punched into it
-PUNCHED = ".punched"
-
-
-def punched_marker(data_dir, upload_id: str) -> Path:
-    """Exists (written durably before the first hole) once the upload's file has holes where
-    an :class:`Ingest` unpacked its bytes already."""
-    return uploads_dir(data_dir) / f"{upload_id}{PUNCHED}"
 
 
 # -- visibility -------------------------------------------------------------------------------
@@ -542,7 +537,7 @@ def _make_room_for_an_upload(
     dropped = False
     while len(mine) >= MAX_OPEN_UPLOADS:
         oldest = mine[0]
-        last = max(_epoch(oldest.touched), _mtime(upload_file(data_dir, oldest.id)))
+        last = _last_activity(oldest, data_dir=data_dir)
         if last >= idle_since:
             break
         _remove_upload_files(data_dir, oldest.id)
@@ -568,36 +563,32 @@ def get_upload(session: Session, user: orm.User, upload_id: str) -> orm.DatasetU
 
 
 def received(upload: orm.DatasetUpload, *, data_dir) -> int:
-    """The bytes on disk: where the next chunk must start. 0 for an upload that must start
-    again (:func:`must_restart`): it is reset first."""
-    if must_restart(upload, data_dir=data_dir):
-        restart_upload(upload, data_dir=data_dir)
+    """Where the next chunk must start: the bytes the upload's :class:`Ingest` took (a tar),
+    or the bytes in the upload's file (a zip). 0 for a tar whose ingest is gone (interrupted,
+    cancelled, or the service restarted): what it unpacked went with it, so the upload starts
+    again (a new ingest follows the chunk at byte 0)."""
+    if upload.kind in STREAMED_KINDS:
+        ingest = _ingests.get(upload.id)
+        if ingest is None:
+            return 0
+        if ingest.interrupted():
+            cancel_ingest(upload.id, "the unpacking was interrupted")
+            return 0
+        return ingest.pipe.fed
     try:
         return upload_file(data_dir, upload.id).stat().st_size
     except FileNotFoundError:
         return 0
 
 
-def must_restart(upload: orm.DatasetUpload, *, data_dir) -> bool:
-    """Whether holes were punched into the upload's file and the :class:`Ingest` that
-    unpacked those bytes is gone (interrupted, cancelled, or the service restarted): what it
-    unpacked is lost, and the file alone cannot be unpacked."""
-    if not punched_marker(data_dir, upload.id).exists():
-        return False
+def _last_activity(upload: orm.DatasetUpload, *, data_dir) -> float:
+    """When a byte of the upload last arrived, or a chunk request ended (epoch seconds)."""
     ingest = _ingests.get(upload.id)
-    return ingest is None or ingest.interrupted()
-
-
-def restart_upload(upload: orm.DatasetUpload, *, data_dir) -> None:
-    """Empty the upload's file, so that the client sends it again from byte 0 (a new
-    :class:`Ingest` follows it). The marker goes last: a crash in between only resets again."""
-    cancel_ingest(upload.id, "the upload starts again")
-    path = upload_file(data_dir, upload.id)
-    try:
-        os.truncate(path, 0)
-    except FileNotFoundError:
-        pass
-    punched_marker(data_dir, upload.id).unlink(missing_ok=True)
+    return max(
+        _epoch(upload.touched),
+        _mtime(upload_file(data_dir, upload.id)),
+        ingest.last_fed if ingest is not None else 0.0,
+    )
 
 
 def parse_content_range(header: str | None, size: int) -> tuple[int, int]:
@@ -638,38 +629,30 @@ def discard_upload(session: Session, upload: orm.DatasetUpload, *, data_dir) -> 
 
 
 def _remove_upload_files(data_dir, upload_id: str) -> None:
-    """The upload's file (and marker), and what an :class:`Ingest` of it unpacked so far."""
+    """The upload's file, and what an :class:`Ingest` of it unpacked so far."""
     cancel_ingest(upload_id, "the upload was removed")
     upload_file(data_dir, upload_id).unlink(missing_ok=True)
-    punched_marker(data_dir, upload_id).unlink(missing_ok=True)
 
 
 # -- unpacking while the bytes arrive ---------------------------------------------------------
 class Ingest:
     """Unpacks a tar upload in a thread while its chunks arrive, into a staging directory.
 
-    The handler that writes a chunk calls :meth:`advance` with the bytes on disk; the thread
-    reads the upload's file only that far (:class:`~ytung_service.archives.GrowingFile`) and
-    applies every check of :func:`~ytung_service.archives.extract`. :attr:`future` ends with
-    the :class:`ExtractStats`, a refusal (:class:`DomainError`; nothing staged stays) or
+    The handler that receives a chunk hands its bytes to :meth:`feed` (and waits for
+    :meth:`room` when that answers ``True``); the thread reads them from memory
+    (:class:`~ytung_service.archives.ChunkPipe`) and applies every check of
+    :func:`~ytung_service.archives.extract`. :attr:`future` ends with the
+    :class:`ExtractStats`, a refusal (:class:`DomainError`; nothing staged stays) or
     :class:`~ytung_service.archives.Interrupted` (cancelled or stalled: nothing staged stays
-    and completing the upload unpacks the file again, or, when the thread punched holes into
-    it, the upload starts again).
-
-    What the thread unpacked it punches out of the upload's file
-    (:meth:`~ytung_service.archives.GrowingFile.release`): written once to the unpacked files
-    only, the bytes of the upload need not reach the disk.
+    and the upload starts again). The upload's bytes are written once, as the unpacked files.
     """
 
     def __init__(self, upload: orm.DatasetUpload, *, data_dir, limits: Limits | None = None):
         self.upload_id = upload.id
         self.staged = staging_dir(data_dir) / f"{upload.id}-{secrets.token_hex(4)}"
-        self.source = GrowingFile(
-            upload_file(data_dir, upload.id),
-            upload.size,
-            stall=INGEST_STALL,
-            punch_marker=punched_marker(data_dir, upload.id),
-        )
+        self.pipe = ChunkPipe(upload.size, stall=INGEST_STALL)
+        #: when bytes last arrived (epoch seconds)
+        self.last_fed = time.time()
         self.future: concurrent.futures.Future = concurrent.futures.Future()
         self._lock = threading.Lock()
         self._cancelled = False
@@ -687,12 +670,15 @@ class Ingest:
 
     def _run(self, kind: str, limits: Limits | None) -> None:
         try:
-            stats = extract(self.source, kind, self.staged, limits)
+            stats = extract(self.pipe, kind, self.staged, limits)
         except BaseException as e:  # extract removed what it staged
+            if not isinstance(e, DomainError | Interrupted):
+                log.exception("Unpacking upload %s failed", self.upload_id)
+            self.pipe.abort("the unpacking ended")  # a feeder waiting for room goes on
             self.future.set_exception(e)
             return
         finally:
-            self.source.close()
+            self.pipe.close()
         with self._lock:
             if self._cancelled:
                 _discard(self.staged)
@@ -700,8 +686,23 @@ class Ingest:
             else:
                 self.future.set_result(stats)
 
-    def advance(self, available: int) -> None:
-        self.source.advance(available)
+    def feed(self, data) -> bool:
+        """Hand on bytes of the upload (they follow the ones fed before); answers whether the
+        feeder should wait for :meth:`room` before the next ones."""
+        self.last_fed = time.time()
+        return self.pipe.feed(data)
+
+    def room(self) -> asyncio.Future:
+        """Resolves (on the running event loop) once the thread took most of what was fed."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+
+        def ready() -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        self.pipe.when_room(lambda: loop.call_soon_threadsafe(ready))
+        return waiter
 
     def cancel(self, reason: str) -> None:
         """Stop and remove what was staged, whether the thread is still running or done."""
@@ -709,7 +710,7 @@ class Ingest:
             self._cancelled = True
             if self.future.done() and self.future.exception() is None:
                 _discard(self.staged)
-        self.source.abort(reason)
+        self.pipe.abort(reason)
 
     def refusal(self) -> DomainError | None:
         """The archive's refusal when the thread found one already (more bytes will not help)."""
@@ -718,24 +719,31 @@ class Ingest:
         return None
 
     def interrupted(self) -> bool:
-        return self.future.done() and isinstance(self.future.exception(), Interrupted)
+        """Whether it ended without a result or a refusal (cancelled, stalled, or failed, as
+        when the disk is full): the upload starts again."""
+        return self.future.done() and not isinstance(
+            self.future.exception(), DomainError | type(None)
+        )
 
 
-#: upload id → its :class:`Ingest` (only this service process writes uploads)
+#: upload id → its :class:`Ingest` (only this service process receives uploads)
 _ingests: dict[str, Ingest] = {}
 
 
 def follow_upload(
     upload: orm.DatasetUpload, start: int, *, data_dir, limits: Limits | None = None
 ) -> Ingest | None:
-    """The :class:`Ingest` that a chunk written at ``start`` feeds: started with the upload's
-    first chunk (tar kinds only), ``None`` when the upload is unpacked on completion instead
-    (a zip, an ingest interrupted, a service restarted mid-upload)."""
+    """The :class:`Ingest` that a chunk starting at ``start`` feeds (a tar kind; started with
+    the chunk at byte 0), ``None`` for an upload written to its file (a zip)."""
+    if upload.kind not in STREAMED_KINDS:
+        return None
     ingest = _ingests.get(upload.id)
-    if ingest is not None and ingest.interrupted():
-        del _ingests[upload.id]
+    if ingest is not None and (ingest.interrupted() or start == 0 and ingest.pipe.fed):
+        cancel_ingest(upload.id, "the upload starts again")
         ingest = None
-    if ingest is None and start == 0 and upload.kind in STREAMED_KINDS:
+    if ingest is None:
+        if start != 0:  # received() says 0: the caller refused this chunk already
+            raise DomainError(409, "The next chunk must start at byte {offset}", offset=0)
         ingest = _ingests[upload.id] = Ingest(upload, data_dir=data_dir, limits=limits).start()
     return ingest
 
@@ -746,31 +754,16 @@ def cancel_ingest(upload_id: str, reason: str) -> None:
         ingest.cancel(reason)
 
 
-def take_ingest(upload: orm.DatasetUpload, *, data_dir) -> Ingest | None:
-    """The upload's :class:`Ingest`, for the one completing it (all bytes are on disk: the
-    thread gets to read them all). It stays known until :func:`finish_upload` (or
-    :func:`cancel_ingest`): while it runs, the upload must not be taken for one to restart."""
-    ingest = _ingests.get(upload.id)
-    if ingest is not None:
-        ingest.advance(received(upload, data_dir=data_dir))
-    return ingest
+def take_ingest(upload: orm.DatasetUpload) -> Ingest | None:
+    """The upload's :class:`Ingest`, for the one completing it (all bytes were fed). It stays
+    known until :func:`finish_upload` (or :func:`cancel_ingest`)."""
+    return _ingests.get(upload.id)
 
 
 def extract_upload(upload: orm.DatasetUpload, *, data_dir, limits: Limits | None = None):
-    """Unpack a complete upload into a fresh staging directory (slow: run it in a thread).
-
-    Answers ``(directory, stats)``; on a refusal the staging directory is gone already. An
-    upload with holes punched into its file is never unpacked from it: it is reset and a 409
-    (with ``offset`` 0) asks for it again.
-    """
-    if punched_marker(data_dir, upload.id).exists():
-        restart_upload(upload, data_dir=data_dir)
-        error = DomainError(
-            409,
-            "The unpacking of the upload was interrupted; send it again from the start",
-        )
-        error.extra = {"offset": 0}
-        raise error
+    """Unpack a complete upload's file (a zip) into a fresh staging directory (slow: run it
+    in a thread). Answers ``(directory, stats)``; on a refusal the staging directory is gone
+    already."""
     staged = staging_dir(data_dir) / f"{upload.id}-{secrets.token_hex(4)}"
     stats = extract(upload_file(data_dir, upload.id), upload.kind, staged, limits)
     return staged, stats
@@ -814,7 +807,6 @@ def finish_upload(
         raise
     _ingests.pop(upload_id, None)  # done: its staging directory is the version now
     upload_file(data_dir, upload_id).unlink(missing_ok=True)
-    punched_marker(data_dir, upload_id).unlink(missing_ok=True)
     return v
 
 
@@ -834,8 +826,7 @@ def expire_uploads(session: Session, *, data_dir, now: datetime | None = None) -
     known = set(session.scalars(select(orm.DatasetUpload.id)))
     cutoff = _epoch(now - UPLOAD_TTL)
     for entry in uploads_dir(data_dir).iterdir():
-        upload_id = entry.name.removesuffix(PUNCHED)
-        if upload_id not in known and _mtime(entry) < cutoff:
+        if entry.name not in known and _mtime(entry) < cutoff:
             entry.unlink(missing_ok=True)
     for entry in staging_dir(data_dir).iterdir():
         if _mtime(entry) < cutoff:

@@ -1,9 +1,9 @@
 """Safe extraction (ytung_service/archives.py) against crafted malicious and broken archives.
 
 Every refusal must leave nothing behind: not the destination, not a file outside it. Every tar
-refusal is checked twice: from the finished file, and while the file is still arriving (a
-:class:`GrowingFile` whose bytes another thread releases a few at a time, as an upload writes
-them).
+refusal is checked twice: from the finished file, and while the archive is still arriving (a
+:class:`ChunkPipe` that another thread feeds a few bytes at a time, as an upload's request
+handler does).
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from pathlib import Path
 import pytest
 
 from ytung_service.archives import (
-    GrowingFile,
+    ChunkPipe,
     Interrupted,
     Limits,
     archive_kind,
     extract,
     member_parts,
-    punch_hole,
 )
 from ytung_service.errors import DomainError
 
@@ -74,20 +73,27 @@ def dest(tmp_path) -> Path:
 
 
 class Feeder:
-    """Releases the bytes of a :class:`GrowingFile` ``step`` at a time from a thread, as an
-    upload writes them (``upto``: stop there, as an upload that stalls)."""
+    """Feeds the bytes of ``archive`` into a :class:`ChunkPipe` ``step`` at a time from a
+    thread, as an upload's request handler does, waiting while the pipe is full (``upto``: stop
+    there, as an upload that stalls)."""
 
-    def __init__(self, source: GrowingFile, step: int = 8192, upto: int | None = None):
-        self.source, self.step = source, step
-        self.upto = source.size if upto is None else upto
+    def __init__(self, pipe: ChunkPipe, archive: Path, step: int = 8192, upto: int | None = None):
+        self.pipe, self.step = pipe, step
+        self.data = archive.read_bytes()
+        self.upto = pipe.size if upto is None else upto
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._feed, daemon=True)
 
     def _feed(self) -> None:
-        for end in range(self.step, self.upto + self.step, self.step):
+        for start in range(0, self.upto, self.step):
             if self.stop.is_set():
                 return
-            self.source.advance(min(end, self.upto))
+            if self.pipe.feed(self.data[start : min(start + self.step, self.upto)]):
+                room = threading.Event()
+                self.pipe.when_room(room.set)
+                while not room.wait(0.05):
+                    if self.stop.is_set():
+                        return
             time.sleep(0)  # let the reader run
 
     def __enter__(self):
@@ -101,12 +107,12 @@ class Feeder:
 
 def extract_growing(archive: Path, kind: str, dest: Path, limits: Limits | None = None, **feed):
     """:func:`extract` of ``archive`` while its bytes are still arriving."""
-    source = GrowingFile(archive, archive.stat().st_size, stall=30)
+    pipe = ChunkPipe(archive.stat().st_size, stall=30, budget=256 << 10)
     try:
-        with Feeder(source, **feed):
-            return extract(source, kind, dest, limits)
+        with Feeder(pipe, archive, **feed):
+            return extract(pipe, kind, dest, limits)
     finally:
-        source.close()
+        pipe.close()
 
 
 def refused(archive: Path, kind: str, dest: Path, match: str, limits: Limits | None = None):
@@ -399,19 +405,20 @@ def test_a_growing_tar_is_unpacked_as_far_as_its_bytes_arrived(tmp_path, dest, k
     """Members are written while later bytes are missing; nothing is read past what arrived."""
     first, big = os.urandom(300_000), os.urandom(3 << 20)
     archive = tar_with(tmp_path / f"g.{kind}", [("first.bin", first), ("big/last.bin", big)], mode)
-    half = archive.stat().st_size // 2
+    size = archive.stat().st_size
+    half = size // 2
     dest.parent.mkdir(parents=True)
-    source = GrowingFile(archive, archive.stat().st_size, stall=30)
+    pipe = ChunkPipe(size, stall=30)
     result: dict = {}
 
     def run():
         try:
-            result["stats"] = extract(source, kind, dest)
+            result["stats"] = extract(pipe, kind, dest)
         except BaseException as e:  # noqa: BLE001 - handed to the test
             result["error"] = e
 
     reader = threading.Thread(target=run)
-    with Feeder(source, step=65536, upto=half):
+    with Feeder(pipe, archive, step=65536, upto=half):
         reader.start()
         deadline = time.monotonic() + 30
         while not (
@@ -421,9 +428,9 @@ def test_a_growing_tar_is_unpacked_as_far_as_its_bytes_arrived(tmp_path, dest, k
             time.sleep(0.01)
     assert reader.is_alive(), "the reader must wait for the missing bytes"
     assert not result
-    source.advance(archive.stat().st_size)
+    pipe.feed(archive.read_bytes()[half:])
     reader.join(30)
-    source.close()
+    pipe.close()
     assert result["stats"].files == 2 and result["stats"].bytes == len(first) + len(big)
     assert (dest / "first.bin").read_bytes() == first
     assert (dest / "big/last.bin").read_bytes() == big
@@ -449,105 +456,100 @@ def test_an_interrupted_upload_leaves_nothing_half_unpacked(tmp_path, dest, kind
         tmp_path / f"i.{kind}", [(f"f{i}.bin", os.urandom(200_000)) for i in range(10)], mode
     )
     dest.parent.mkdir(parents=True)
-    source = GrowingFile(archive, archive.stat().st_size, stall=0.2 if how == "stall" else 30)
-    source.advance(archive.stat().st_size // 2)
+    size = archive.stat().st_size
+    pipe = ChunkPipe(size, stall=0.2 if how == "stall" else 30)
+    pipe.feed(archive.read_bytes()[: size // 2])
     if how == "abort":
-        threading.Timer(0.2, source.abort, ["cancelled"]).start()
+        threading.Timer(0.2, pipe.abort, ["cancelled"]).start()
     with pytest.raises(Interrupted, match="cancelled" if how == "abort" else "no new bytes"):
-        extract(source, kind, dest)
-    source.close()
+        extract(pipe, kind, dest)
+    pipe.close()
     assert not dest.exists() and list(dest.parent.iterdir()) == []
 
 
-def test_a_growing_file_reads_like_the_finished_file(tmp_path):
+def test_a_pipe_reads_like_the_finished_file_forward(tmp_path):
     data = os.urandom(100_000)
-    (tmp_path / "f").write_bytes(data)
-    source = GrowingFile(tmp_path / "f", 90_000, stall=5)  # declared smaller: reads stop there
-    source.advance(90_000)
-    assert source.read(10) == data[:10]
-    source.seek(-5, os.SEEK_END)
-    assert source.read() == data[89_995:90_000] and source.read(10) == b""
-    source.seek(50_000)
-    assert source.tell() == 50_000 and source.read(20) == data[50_000:50_020]
-    source.abort("gone")
+    pipe = ChunkPipe(90_000, stall=5)  # declared smaller: what comes after is dropped
+    for at in range(0, len(data), 7_000):
+        pipe.feed(data[at : at + 7_000])
+    assert pipe.fed == 90_000
+    assert pipe.read(10) == data[:10]
+    pipe.seek(50_000)
+    assert pipe.tell() == 50_000 and pipe.read(20) == data[50_000:50_020]
+    pipe.seek(-5, os.SEEK_END)
+    assert pipe.read() == data[89_995:90_000] and pipe.read(10) == b""
+    pipe.release(60_000)  # what lies before is gone: reading it again is an error, not zeros
+    pipe.seek(10)
+    with pytest.raises(Interrupted, match="released"):
+        pipe.read(10)
+    pipe.seek(63_000)
+    assert pipe.read(10) == data[63_000:63_010]
+    pipe.abort("gone")
     with pytest.raises(Interrupted, match="gone"):
-        source.read(1)
-    source.close()
+        pipe.read(1)
+    assert pipe.feed(b"more") is False and pipe._held == 0
+    pipe.close()
 
 
-# -- giving back what was unpacked ------------------------------------------------------------
-def can_punch(directory: Path) -> bool:
-    probe = directory / "probe"
-    probe.write_bytes(b"x" * 8192)
-    fd = os.open(probe, os.O_RDWR)
-    try:
-        return punch_hole(fd, 0, 4096)
-    finally:
-        os.close(fd)
-        probe.unlink()
+def test_a_full_pipe_asks_its_feeder_to_wait_until_the_reader_took_half():
+    pipe = ChunkPipe(10_000, budget=4_000)
+    calls = []
+    assert pipe.feed(b"a" * 3_000) is False
+    assert pipe.feed(b"b" * 2_000) is True  # 5,000 held: over the budget
+    pipe.when_room(lambda: calls.append("room"))
+    assert calls == []
+    pipe.release(1_000)  # inside the first piece: nothing can be dropped yet
+    assert calls == [] and pipe._held == 5_000
+    pipe.release(3_000)  # the first piece is dropped: 2,000 held, half the budget
+    assert calls == ["room"] and pipe._held == 2_000
+    pipe.when_room(lambda: calls.append("now"))  # room already: called at once
+    assert calls == ["room", "now"]
+    pipe.feed(b"c" * 3_000)
+    pipe.when_room(lambda: calls.append("aborted"))
+    pipe.abort("cancelled")  # a feeder waiting for room is let go
+    assert calls[-1] == "aborted"
 
 
-def zeros_up_to(path: Path, end: int) -> bool:
-    with open(path, "rb") as f:
-        while f.tell() < end:
-            chunk = f.read(min(1 << 20, end - f.tell()))
-            if not chunk or chunk.count(0) != len(chunk):
-                return False
-    return True
+def test_memory_held_while_unpacking_stays_bounded(tmp_path, dest):
+    """A 24 MB tar through a 1 MB pipe: the feeder waits, the reader drops what it wrote, and
+    the pipe never holds much more than its budget."""
+    members = [(f"d/f{i}.bin", os.urandom(3 << 20)) for i in range(8)] + [("s.txt", b"hi")]
+    archive = tar_with(tmp_path / "m.tar", members)
+    pipe = ChunkPipe(archive.stat().st_size, stall=30, budget=1 << 20)
+    held = []
+    real_feed = pipe.feed
 
+    def feed(data):
+        full = real_feed(data)
+        held.append(pipe._held)
+        return full
 
-@pytest.mark.parametrize("kind, mode", [("tar", "w"), ("tar.gz", "w:gz")])
-def test_unpacked_bytes_are_punched_out_of_the_growing_file(tmp_path, dest, kind, mode):
-    """The bytes an extraction consumed become holes (zeros, no blocks) while its result is
-    what the archive holds; the file keeps its size, the marker says it was punched."""
-    if not can_punch(tmp_path):
-        pytest.skip("this filesystem cannot punch holes")
-    # the first member's data ends at 8 MiB, where the next header starts (tarfile reads the
-    # byte before a header again: it must not be punched yet)
-    members = [("first.bin", os.urandom((8 << 20) - 512))]
-    members += [(f"d/f{i}.bin", os.urandom(5 << 20)) for i in range(5)] + [("small.txt", b"hi")]
-    archive = tar_with(tmp_path / f"p.{kind}", members, mode)
-    size = archive.stat().st_size
-    original = archive.read_bytes()
-    with open(archive, "rb+") as f:
-        os.fsync(f.fileno())  # every block allocated before counting them
-    blocks = archive.stat().st_blocks
-    marker = tmp_path / "p.punched"
+    pipe.feed = feed
     dest.parent.mkdir(parents=True)
-    source = GrowingFile(archive, size, stall=30, punch_marker=marker)
-    try:
-        with Feeder(source, step=1 << 20):
-            stats = extract(source, kind, dest)
-        punched = source.punched
-        assert punched >= 16 << 20 and punched % (1 << 20) == 0, punched
-        source.seek(0)
-        with pytest.raises(Interrupted, match="released"):  # never read as if it were there
-            source.read(10)
-    finally:
-        source.close()
-    assert stats.files == 7
+    with Feeder(pipe, archive, step=256 << 10):
+        stats = extract(pipe, "tar", dest)
+    assert stats.files == 9
     assert all((dest / name).read_bytes() == data for name, data in members)
-    assert marker.exists()
-    assert archive.stat().st_size == size
-    assert zeros_up_to(archive, punched)
-    assert archive.read_bytes()[punched:] == original[punched:]
-    assert archive.stat().st_blocks <= blocks - punched // 512 + 64
+    assert max(held) <= (1 << 20) + (256 << 10), max(held)
 
 
-def test_nothing_is_punched_without_a_marker_or_after_an_abort(tmp_path, dest):
-    archive = tar_with(tmp_path / "a.tar", [(f"f{i}", os.urandom(3 << 20)) for i in range(6)])
-    size = archive.stat().st_size
-    original = archive.read_bytes()
-    dest.parent.mkdir(parents=True)
-    source = GrowingFile(archive, size, stall=30)  # no marker: the file must stay whole
-    source.advance(size)
-    assert extract(source, "tar", dest).files == 6
-    source.close()
-    assert source.punched == 0 and archive.read_bytes() == original
-    marker = tmp_path / "a.punched"
-    source = GrowingFile(archive, size, stall=30, punch_marker=marker)
-    source.advance(size)
-    source.abort("cancelled")
-    source.release(size)
-    source.close()
-    assert source.punched == 0 and not marker.exists() and archive.read_bytes() == original
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("a", b"file"), ("a/b.txt", b"under a file")],
+        [("a", b"file"), ("a/b/c.txt", b"deeper under a file")],
+        [("d/x", b"1"), ("d/x/y", b"2")],
+        [("a.txt", b"1"), ("a.txt", "dir")],
+        [("d", "dir"), ("d", b"a file on a directory")],
+    ],
+    ids=["file-then-child", "file-then-grandchild", "nested", "file-then-dir", "dir-then-file"],
+)
+def test_a_member_under_or_on_another_is_a_clear_refusal(tmp_path, dest, members):
+    """Not a server error: the archive is at fault, and nothing of it stays."""
+    archive = tar_with(tmp_path / "clash.tar", members)
+    refused(archive, "tar", dest, "Duplicate")
+    zipped = zip_with(
+        tmp_path / "clash.zip",
+        [(n + "/", b"") if d == "dir" else (n, d) for n, d in members],
+    )
+    refused(zipped, "zip", dest, "Duplicate")

@@ -11,6 +11,7 @@ import io
 import os
 import sqlite3
 import tarfile
+import threading
 import time
 import zipfile
 from datetime import UTC
@@ -424,22 +425,26 @@ def test_stale_uploads_expire(db, users, tmp_path):
     assert not path.exists() and db.query(orm.DatasetUpload).count() == 0
 
 
-# -- punching what an ingest unpacked out of the upload's file ----------------------------------
+# -- a tar unpacked while it arrives, from memory ------------------------------------------------
 def big_tar(count: int = 5, size: int = 5 << 20) -> tuple[bytes, dict[str, bytes]]:
     files = {f"part/{i}.bin": os.urandom(size) for i in range(count)}
     return make_tar(files), files
 
 
 def write_upload(upload, data: bytes, start: int, *, data_dir) -> datasets.Ingest | None:
-    """What a chunk request does: feed the upload's ingest while writing ``data`` at ``start``."""
+    """What a chunk request does: feed a tar's ingest (waiting while its pipe is full), or
+    write a zip's bytes at ``start`` of the upload's file."""
     ingest = datasets.follow_upload(upload, start, data_dir=data_dir)
-    with open(datasets.upload_file(data_dir, upload.id), "r+b", buffering=0) as f:
-        f.seek(start)
-        for at in range(0, len(data), 1 << 20):
-            piece = data[at : at + (1 << 20)]
-            f.write(piece)
-            if ingest is not None:
-                ingest.advance(start + at + len(piece))
+    if ingest is None:
+        with open(datasets.upload_file(data_dir, upload.id), "r+b", buffering=0) as f:
+            f.seek(start)
+            f.write(data)
+        return None
+    for at in range(0, len(data), 1 << 20):
+        if ingest.feed(data[at : at + (1 << 20)]):
+            room = threading.Event()
+            ingest.pipe.when_room(room.set)
+            assert room.wait(30), "the ingest never took the bytes"
     return ingest
 
 
@@ -450,8 +455,8 @@ def service_restart() -> None:
 
 
 def complete(db, owner, upload, *, data_dir) -> orm.DatasetVersion:
-    """What the completion request does: the ingest's result, else the file unpacked now."""
-    ingest = datasets.take_ingest(upload, data_dir=data_dir)
+    """What the completion request does: the ingest's result (a tar), else the file unpacked."""
+    ingest = datasets.take_ingest(upload)
     if ingest is not None:
         staged, stats = ingest.staged, ingest.future.result(60)
     else:
@@ -464,114 +469,94 @@ def stored_files(v: orm.DatasetVersion) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def wait_punched(ingest: datasets.Ingest, at_least: int = 8 << 20) -> None:
-    wait_for(lambda: ingest.source.punched >= at_least, "nothing was punched out of the upload")
+def test_a_tar_upload_is_never_stored_as_a_file(db, users, tmp_path):
+    """Its bytes go to the ingest, whose offset is where the next chunk starts; the upload's
+    file stays empty, and the pipe holds a bounded part of the archive at any time."""
+    alice = users[0]
+    archive, files = big_tar(count=12)  # 60 MB: more than the pipe holds
+    upload = datasets.create_upload(
+        db, alice, {"filename": "big.tar", "size": len(archive), "name": "mem"}, data_dir=tmp_path
+    )
+    half = len(archive) // 2
+    ingest = write_upload(upload, archive[:half], 0, data_dir=tmp_path)
+    assert datasets.received(upload, data_dir=tmp_path) == half
+    assert datasets.upload_file(tmp_path, upload.id).stat().st_size == 0
+    assert ingest.pipe._held <= ingest.pipe.budget + (1 << 20)
+    write_upload(upload, archive[half:], half, data_dir=tmp_path)
+    assert stored_files(complete(db, alice, upload, data_dir=tmp_path)) == files
+    assert list(datasets.uploads_dir(tmp_path).iterdir()) == []
 
 
-@pytest.fixture
-def punchable(tmp_path):
-    from ytung_service.archives import punch_hole
-
-    probe = tmp_path / "probe"
-    probe.write_bytes(b"x" * 8192)
-    fd = os.open(probe, os.O_RDWR)
-    try:
-        if not punch_hole(fd, 0, 4096):
-            pytest.skip("this filesystem cannot punch holes")
-    finally:
-        os.close(fd)
-        probe.unlink()
-    return tmp_path
-
-
-def test_a_punched_upload_whose_ingest_is_gone_starts_again_from_zero(db, users, punchable):
-    """Holes were punched where the ingest unpacked; the service restarts: the file alone is
-    no archive any more, so the offset is 0 (never unpacked from it) and a full re-send works."""
-    data_dir = punchable
+def test_a_tar_upload_whose_ingest_is_gone_starts_again_from_zero(db, users, tmp_path):
+    """The service restarts mid-upload: what was unpacked is lost with the ingest, the offset is
+    0, a completion is refused with offset 0, and a full re-send works."""
     alice = users[0]
     archive, files = big_tar()
     upload = datasets.create_upload(
-        db, alice, {"filename": "big.tar", "size": len(archive), "name": "big"}, data_dir=data_dir
+        db, alice, {"filename": "big.tar", "size": len(archive), "name": "big"}, data_dir=tmp_path
     )
-    path = datasets.upload_file(data_dir, upload.id)
-    marker = datasets.punched_marker(data_dir, upload.id)
     half = len(archive) // 2
-    ingest = write_upload(upload, archive[:half], 0, data_dir=data_dir)
-    wait_punched(ingest)
-    assert marker.exists()
-    # while the ingest lives the offset is what arrived, holes or not
-    assert datasets.received(upload, data_dir=data_dir) == half
+    write_upload(upload, archive[:half], 0, data_dir=tmp_path)
+    assert datasets.received(upload, data_dir=tmp_path) == half
     service_restart()
-    with pytest.raises(DomainError) as e:  # a completion never unpacks the punched file
-        datasets.extract_upload(upload, data_dir=data_dir)
-    assert e.value.status == 409 and e.value.extra == {"offset": 0}
-    assert path.stat().st_size == 0 and not marker.exists()
-
-    # again, with the offset query as the one to notice it
-    ingest = write_upload(upload, archive[:half], 0, data_dir=data_dir)
-    wait_punched(ingest)
-    service_restart()
-    assert datasets.received(upload, data_dir=data_dir) == 0
-    assert datasets.upload_model(upload, data_dir=data_dir)["offset"] == 0
-    assert path.stat().st_size == 0 and not marker.exists()
+    assert datasets.received(upload, data_dir=tmp_path) == 0
+    assert datasets.upload_model(upload, data_dir=tmp_path)["offset"] == 0
+    with pytest.raises(DomainError) as e:  # a chunk after the lost bytes is refused
+        datasets.follow_upload(upload, half, data_dir=tmp_path)
+    assert e.value.status == 409
     wait_for(
-        lambda: list(datasets.staging_dir(data_dir).iterdir()) == [],
+        lambda: list(datasets.staging_dir(tmp_path).iterdir()) == [],
         "the lost unpacking left files behind",
     )
-
     # the client sends everything again: a new ingest follows it
-    ingest = write_upload(upload, archive, 0, data_dir=data_dir)
+    ingest = write_upload(upload, archive, 0, data_dir=tmp_path)
     assert ingest is not None
-    assert datasets.received(upload, data_dir=data_dir) == len(archive)
-    v = complete(db, alice, upload, data_dir=data_dir)
+    assert datasets.received(upload, data_dir=tmp_path) == len(archive)
+    v = complete(db, alice, upload, data_dir=tmp_path)
     assert stored_files(v) == files
-    assert not path.exists() and not marker.exists()
+    assert not datasets.upload_file(tmp_path, upload.id).exists()
 
 
-def test_a_stalled_ingest_that_punched_resets_the_upload(db, users, punchable, monkeypatch):
-    data_dir = punchable
+def test_a_stalled_ingest_resets_the_upload(db, users, tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "INGEST_STALL", 0.3)
     alice = users[0]
     archive, files = big_tar()
     upload = datasets.create_upload(
-        db, alice, {"filename": "big.tar", "size": len(archive), "name": "st"}, data_dir=data_dir
+        db, alice, {"filename": "big.tar", "size": len(archive), "name": "st"}, data_dir=tmp_path
     )
-    half = len(archive) // 2
-    ingest = write_upload(upload, archive[:half], 0, data_dir=data_dir)
-    wait_punched(ingest)
+    ingest = write_upload(upload, archive[: len(archive) // 2], 0, data_dir=tmp_path)
     wait_for(ingest.interrupted, "the ingest did not give up")
-    assert datasets.received(upload, data_dir=data_dir) == 0
-    assert not datasets.punched_marker(data_dir, upload.id).exists()
+    assert datasets.received(upload, data_dir=tmp_path) == 0
     monkeypatch.setattr(datasets, "INGEST_STALL", 30.0)
-    write_upload(upload, archive, 0, data_dir=data_dir)
-    assert stored_files(complete(db, alice, upload, data_dir=data_dir)) == files
+    write_upload(upload, archive, 0, data_dir=tmp_path)
+    assert stored_files(complete(db, alice, upload, data_dir=tmp_path)) == files
 
 
-def test_an_unpunched_upload_resumes_from_its_offset_after_a_restart(db, users, punchable):
-    """Less than a punching step arrived: nothing was punched, the file is whole, the upload
-    goes on from where it was and is unpacked from the file on completion."""
-    data_dir = punchable
+def test_a_failed_ingest_resets_the_upload(db, users, tmp_path, monkeypatch):
+    """Not the archive's fault (a full disk): no refusal, the upload starts again."""
     alice = users[0]
-    archive, files = big_tar()
+    archive, files = big_tar(count=2)
     upload = datasets.create_upload(
-        db, alice, {"filename": "big.tar", "size": len(archive), "name": "un"}, data_dir=data_dir
+        db, alice, {"filename": "f.tar", "size": len(archive), "name": "f"}, data_dir=tmp_path
     )
-    head = 4 << 20
-    ingest = write_upload(upload, archive[:head], 0, data_dir=data_dir)
-    wait_for(
-        lambda: any(d.rglob("*.bin") for d in datasets.staging_dir(data_dir).iterdir()),
-        "nothing was unpacked",
-    )
-    assert ingest.source.punched == 0
-    service_restart()
-    assert datasets.received(upload, data_dir=data_dir) == head
-    assert write_upload(upload, archive[head:], head, data_dir=data_dir) is None
-    assert datasets.upload_file(data_dir, upload.id).read_bytes() == archive
-    assert stored_files(complete(db, alice, upload, data_dir=data_dir)) == files
+    from ytung_service import archives
+
+    real_writev = os.writev
+
+    def full(fd, buffers):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(archives.os, "writev", full)
+    ingest = write_upload(upload, archive, 0, data_dir=tmp_path)
+    wait_for(ingest.interrupted, "the failure did not end the ingest")
+    assert ingest.refusal() is None
+    assert datasets.received(upload, data_dir=tmp_path) == 0
+    monkeypatch.setattr(archives.os, "writev", real_writev)
+    write_upload(upload, archive, 0, data_dir=tmp_path)
+    assert stored_files(complete(db, alice, upload, data_dir=tmp_path)) == files
 
 
-def test_a_zip_upload_is_left_whole(db, users, punchable):
-    data_dir = punchable
+def test_a_zip_upload_is_stored_and_resumes_after_a_restart(db, users, tmp_path):
     alice = users[0]
     files = {f"z/{i}.bin": os.urandom(6 << 20) for i in range(3)}
     buf = io.BytesIO()
@@ -580,35 +565,16 @@ def test_a_zip_upload_is_left_whole(db, users, punchable):
             zf.writestr(name, data)
     archive = buf.getvalue()
     upload = datasets.create_upload(
-        db, alice, {"filename": "z.zip", "size": len(archive), "name": "z"}, data_dir=data_dir
+        db, alice, {"filename": "z.zip", "size": len(archive), "name": "z"}, data_dir=tmp_path
     )
-    assert write_upload(upload, archive, 0, data_dir=data_dir) is None
-    path = datasets.upload_file(data_dir, upload.id)
-    os.sync()
-    assert path.read_bytes() == archive
-    assert path.stat().st_blocks * 512 >= len(archive)
-    assert not datasets.punched_marker(data_dir, upload.id).exists()
+    head = 4 << 20
+    assert write_upload(upload, archive[:head], 0, data_dir=tmp_path) is None
     service_restart()
-    assert datasets.received(upload, data_dir=data_dir) == len(archive)
-    assert stored_files(complete(db, alice, upload, data_dir=data_dir)) == files
-
-
-def test_a_marker_of_a_live_upload_does_not_expire_with_stray_files(db, users, tmp_path):
-    alice = users[0]
-    upload = datasets.create_upload(
-        db, alice, {"filename": "a.tar", "size": 10, "name": "m"}, data_dir=tmp_path
-    )
-    marker = datasets.punched_marker(tmp_path, upload.id)
-    marker.touch()
-    stray = datasets.punched_marker(tmp_path, "0" * 32)
-    stray.touch()
-    old = (orm.utcnow() - datasets.UPLOAD_TTL * 2).replace(tzinfo=UTC).timestamp()
-    os.utime(marker, (old, old))
-    os.utime(stray, (old, old))
-    datasets.expire_uploads(db, data_dir=tmp_path)
-    assert marker.exists() and not stray.exists()
-    datasets.discard_upload(db, upload, data_dir=tmp_path)
-    assert not marker.exists()
+    assert datasets.received(upload, data_dir=tmp_path) == head
+    assert write_upload(upload, archive[head:], head, data_dir=tmp_path) is None
+    path = datasets.upload_file(tmp_path, upload.id)
+    assert path.read_bytes() == archive
+    assert stored_files(complete(db, alice, upload, data_dir=tmp_path)) == files
 
 
 @pytest.mark.parametrize(
@@ -991,32 +957,51 @@ def test_a_tar_is_unpacked_while_its_chunks_arrive(platform, people, kind):
 
 
 @pytest.mark.slow
-def test_a_tar_upload_gives_back_the_disk_it_unpacked(platform, people):
-    """Through the API: what was unpacked is punched out of the upload's file as it arrives
-    (its blocks shrink, its size and the offset do not), and the dataset is the archive's."""
+def test_a_tar_upload_is_unpacked_from_memory_and_resumes_after_a_dropped_connection(
+    platform, people
+):
+    """Through the API: the upload's file stays empty (the bytes are written once, unpacked);
+    a connection dropped mid-chunk resumes from the bytes the unpacking took."""
+    import socket
+    from urllib.parse import urlparse
+
     owner = people["owner"]
-    archive, files = big_tar(count=6)
-    uid = owner.start("holes.tar", len(archive), name="holes").json()["id"]
+    archive, files = big_tar(count=6, size=1 << 20)
+    uid = owner.start("mem.tar", len(archive), name="mem").json()["id"]
     path = platform.data_dir / "datasets" / ".uploads" / uid
-    chunk = 4 << 20
-    sent = 0
-    for start in range(0, len(archive) - chunk, chunk):
-        r = owner.put(uid, archive[start : start + chunk], start, len(archive))
-        assert r.status_code == 200, r.text
-        sent = start + chunk
-    wait_for(
-        lambda: path.stat().st_blocks * 512 <= sent - (8 << 20),
-        "the unpacked bytes were not punched out of the upload's file",
-    )
-    assert (path.parent / f"{uid}.punched").exists()
-    assert path.stat().st_size == sent
-    assert owner("GET", f"datasets/uploads/{uid}").json()["offset"] == sent
-    assert owner.put(uid, archive[sent:], sent, len(archive)).status_code == 200
+    first = 2 << 20
+    assert owner.put(uid, archive[:first], 0, len(archive)).json()["offset"] == first
+    assert path.stat().st_size == 0
+    url = urlparse(platform.url)
+    with socket.create_connection((url.hostname, url.port)) as s:
+        end = first + (2 << 20)
+        head = (
+            f"PUT /services/ytung/api/v1/datasets/uploads/{uid} HTTP/1.1\r\n"
+            f"Host: {url.netloc}\r\nAuthorization: token {owner.token}\r\n"
+            f"Content-Range: bytes {first}-{end - 1}/{len(archive)}\r\n"
+            f"Content-Length: {end - first}\r\n\r\n"
+        ).encode()
+        s.sendall(head + archive[first : first + 700_000])
+        wait_for(
+            lambda: owner("GET", f"datasets/uploads/{uid}").json()["offset"] > first,
+            "the dropped chunk's first bytes never arrived",
+        )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        offset = owner("GET", f"datasets/uploads/{uid}").json()["offset"]
+        assert first < offset <= first + 700_000
+        r = owner.put(uid, archive[offset:], offset, len(archive))
+        if r.status_code == 200:
+            break
+        assert r.status_code == 409, r.text  # the dropped request was still being passed on
+        time.sleep(0.2)
+    assert r.status_code == 200 and r.json()["offset"] == len(archive)
+    assert path.stat().st_size == 0
     r = owner("POST", f"datasets/uploads/{uid}/complete")
     assert r.status_code == 201, r.text
     root = Path(r.json()["path"])
     assert {n: (root / n).read_bytes() for n in files} == files
-    assert leftovers(platform, uid) == [] and not (path.parent / f"{uid}.punched").exists()
+    assert leftovers(platform, uid) == []
 
 
 @pytest.mark.slow
@@ -1061,9 +1046,9 @@ def test_a_tar_cancelled_mid_upload_leaves_nothing(platform, people):
 
 
 @pytest.mark.slow
-def test_a_chunk_taken_back_mid_tar_is_unpacked_from_the_file(platform, people):
-    """A chunk shorter than announced is taken back; the unpacking that had read it stops, and
-    completing unpacks the finished file (what was sent again, not what was taken back)."""
+def test_a_short_chunk_mid_tar_starts_the_upload_again(platform, people):
+    """A chunk shorter than announced: the unpacking had read its bytes, so it stops and the
+    upload starts again from byte 0 (never a dataset of what was sent wrongly)."""
     owner = people["owner"]
     files = {f"f{i}.bin": os.urandom(100_000) for i in range(4)}
     archive = make_tar(files)
@@ -1077,8 +1062,13 @@ def test_a_chunk_taken_back_mid_tar_is_unpacked_from_the_file(platform, people):
         headers={"Content-Range": f"bytes 150000-349999/{len(archive)}"},
     )
     assert r.status_code == 400 and "Content-Range announced" in r.json()["message"], r.text
-    assert owner("GET", f"datasets/uploads/{uid}").json()["offset"] == 150_000
-    assert owner.put(uid, archive[150_000:], 150_000, len(archive)).status_code == 200
+    assert owner("GET", f"datasets/uploads/{uid}").json()["offset"] == 0
+    r = owner.put(uid, archive[150_000:], 150_000, len(archive))
+    assert r.status_code == 409 and r.json()["offset"] == 0, r.text
+    r = owner("POST", f"datasets/uploads/{uid}/complete")
+    assert r.status_code == 409 and r.json()["offset"] == 0, r.text
+    wait_for(lambda: staged_for(platform, uid) == [], "the stopped unpacking left files")
+    assert owner.put(uid, archive, 0, len(archive)).status_code == 200
     r = owner("POST", f"datasets/uploads/{uid}/complete")
     assert r.status_code == 201, r.text
     root = Path(r.json()["path"])

@@ -36,7 +36,6 @@ from urllib.parse import quote
 from tornado import iostream, web
 
 from .. import datasets, orm
-from ..archives import Interrupted
 from ..errors import DomainError
 from ..permissions import ADMIN, ANNOTATE, USE, requires
 from .base import APIHandler
@@ -318,27 +317,29 @@ class UploadHandler(DatasetMixin, APIHandler):
         self.request.connection.set_max_body_size(self._expected)
         self._upload_id = upload.id
         _writers[upload.id] = self
-        # unbuffered: what ``data_received`` wrote is on disk for the ingest thread to read
-        self._file = open(  # noqa: SIM115
-            datasets.upload_file(self.data_dir, upload.id), "r+b", buffering=0
-        )
-        self._file.seek(start)
         self._start = start
         self._ingest = ingest
-        if ingest is not None:
-            ingest.advance(offset)
+        if ingest is None:  # a zip: written to the upload's file, unpacked on completion
+            self._file = open(  # noqa: SIM115
+                datasets.upload_file(self.data_dir, upload.id), "r+b", buffering=0
+            )
+            self._file.seek(start)
 
-    def data_received(self, chunk: bytes) -> None:
-        if self._file is None:
-            return
+    def data_received(self, chunk: bytes):
         room = self._expected - self._written
-        if room > 0:
-            view = memoryview(chunk)[:room]
+        self._written += len(chunk)
+        if room <= 0:
+            return None
+        view = memoryview(chunk)[:room]
+        if self._ingest is not None:
+            # a tar: its bytes go to the unpacking thread, never to a file; tornado reads no
+            # more of the body until the future answered here resolves (the thread caught up)
+            if self._ingest.feed(view):
+                return self._ingest.room()
+        elif self._file is not None:
             while view:
                 view = view[self._file.write(view) :]
-            if self._ingest is not None:
-                self._ingest.advance(self._start + self._written + min(len(chunk), room))
-        self._written += len(chunk)
+        return None
 
     def _close_file(self) -> None:
         self._ingest = None
@@ -372,9 +373,11 @@ class UploadHandler(DatasetMixin, APIHandler):
         if self._superseded:
             raise web.HTTPError(409, self.t("A newer request took over this upload"))
         if self._written != self._expected:
-            # the ingest may have read the bytes taken back: completing unpacks the file again
-            datasets.cancel_ingest(upload.id, "a chunk was taken back")
-            self._file.truncate(self._start)
+            if self._ingest is not None:
+                # the unpacking read what arrived: the upload starts again (offset 0)
+                datasets.cancel_ingest(upload.id, "a chunk was taken back")
+            elif self._file is not None:
+                self._file.truncate(self._start)
             self._close_file()
             raise web.HTTPError(
                 400,
@@ -384,11 +387,18 @@ class UploadHandler(DatasetMixin, APIHandler):
                     expected=self._expected,
                 ),
             )
-        refusal = self._ingest.refusal() if self._ingest is not None else None
+        ingest = self._ingest
         self._close_file()
-        if refusal is not None:
+        if ingest is not None and ingest.refusal() is not None:
             datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
-            raise refusal
+            raise ingest.refusal()
+        if ingest is not None and ingest.interrupted():
+            datasets.cancel_ingest(upload.id, "interrupted")
+            error = DomainError(
+                409, "The unpacking of the upload was interrupted; send it again from the start"
+            )
+            error.extra = {"offset": 0}
+            raise error
         upload.touched = orm.utcnow()
         self.db.commit()
         self.write_json(datasets.upload_model(upload, data_dir=self.data_dir))
@@ -396,9 +406,6 @@ class UploadHandler(DatasetMixin, APIHandler):
     @requires(USE)
     async def get(self, upload_id):
         upload = datasets.get_upload(self.db, self.user(), upload_id)
-        if upload.id not in _busy and datasets.must_restart(upload, data_dir=self.data_dir):
-            # its file is about to be emptied: a chunk still arriving must not write into it
-            _supersede_writer(upload.id)
         self.write_json(datasets.upload_model(upload, data_dir=self.data_dir))
 
     @requires(USE)
@@ -447,16 +454,29 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
     async def _unpacked(self, upload: orm.DatasetUpload):
         """``(staged directory, stats)``: from the ingest that followed the upload when there
         is one and it was not interrupted, else by unpacking the file now."""
-        ingest = datasets.take_ingest(upload, data_dir=self.data_dir)
+        ingest = datasets.take_ingest(upload)
+        if ingest is None and upload.kind in datasets.STREAMED_KINDS:
+            # its unpacking ended after the offset was read: the bytes went with it
+            error = DomainError(
+                409, "The unpacking of the upload was interrupted; send it again from the start"
+            )
+            error.extra = {"offset": 0}
+            raise error
         if ingest is not None:
             try:
                 return ingest.staged, await asyncio.wrap_future(ingest.future)
-            except Interrupted:
-                # an upload it punched holes into is reset by extract_upload (409)
-                datasets.cancel_ingest(upload.id, "interrupted")
-            except BaseException:
-                datasets.cancel_ingest(upload.id, "the completion failed")
+            except DomainError:
+                datasets.cancel_ingest(upload.id, "refused")
                 raise
+            except BaseException:
+                # what it unpacked is gone: the upload starts again from its first byte
+                datasets.cancel_ingest(upload.id, "interrupted")
+                error = DomainError(
+                    409,
+                    "The unpacking of the upload was interrupted; send it again from the start",
+                )
+                error.extra = {"offset": 0}
+                raise error from None
         return await asyncio.to_thread(
             datasets.extract_upload,
             upload,
