@@ -84,6 +84,13 @@ class Interrupted(Exception):
     nothing is wrong with the archive, but what was read is gone."""
 
 
+class _ReadBack(Interrupted, tarfile.ReadError):
+    """The reader went back to bytes it had released: a crafted archive whose headers make
+    tarfile read past a member and seek back (from the finished file it would unpack). The
+    same archive fails the same way when it is sent again, so this is a refusal (a
+    :class:`tarfile.ReadError`, 400), not an interruption that starts the upload over."""
+
+
 class ChunkPipe(io.RawIOBase):
     """An archive that an upload is sending, read from memory while it arrives.
 
@@ -113,6 +120,7 @@ class ChunkPipe(io.RawIOBase):
         self._released = 0  # reads before this offset fail
         self._wanted = 0  # the offset the reader waits for (the feeder wakes it then only)
         self._aborted: str | None = None
+        self._finished = False  # the reader is done: later bytes are counted, not kept
         self._changed = threading.Condition()
         self._room_callbacks: list = []
 
@@ -120,7 +128,8 @@ class ChunkPipe(io.RawIOBase):
     def feed(self, data) -> bool:
         """Append ``data`` (bytes-like; kept, not copied) at offset :attr:`fed`. Answers
         whether the pipe is full (wait for :meth:`when_room` before feeding more). After an
-        :meth:`abort` the bytes are dropped."""
+        :meth:`abort` the bytes are dropped; after :meth:`close` (the reader is done: what
+        follows the end of the archive) they are counted in :attr:`fed` and dropped."""
         view = memoryview(data).cast("B")
         if not view.nbytes:
             return False
@@ -128,19 +137,22 @@ class ChunkPipe(io.RawIOBase):
             if self._aborted:
                 return False
             view = view[: max(0, self.size - self.fed)]
+            if self._finished:
+                self.fed += view.nbytes
+                return False
             if view.nbytes:
                 self._chunks.append((self.fed, view))
                 self.fed += view.nbytes
                 self._held += view.nbytes
-                if self.fed >= self._wanted:
-                    self._changed.notify_all()
+                if self.fed >= self._wanted or self._held >= self.budget:
+                    self._changed.notify_all()  # a reader waits for these, or for too much
             return self._held >= self.budget
 
     def when_room(self, callback) -> None:
         """Call ``callback()`` (from the reader's thread, or now) once at most half the budget
-        is held, or the pipe is aborted."""
+        is held, or the pipe is aborted or closed."""
         with self._changed:
-            if self._aborted or self._held <= self.budget // 2:
+            if self._aborted or self._finished or self._held <= self.budget // 2:
                 now = True
             else:
                 self._room_callbacks.append(callback)
@@ -169,6 +181,10 @@ class ChunkPipe(io.RawIOBase):
             while self.fed < end:
                 if self._aborted:
                     raise Interrupted(self._aborted)
+                if self._held >= self.budget:
+                    # the feeder waits for room that only this reader can make: a header (or
+                    # a gzip field) larger than the pipe, never a real member's data
+                    raise tarfile.ReadError(f"a header or field longer than {self.budget} bytes")
                 self._wanted = end
                 if not self._changed.wait(self.stall) and self.fed < end:
                     raise Interrupted(f"no new bytes for {self.stall:g} s")
@@ -194,7 +210,7 @@ class ChunkPipe(io.RawIOBase):
             if self._aborted:
                 raise Interrupted(self._aborted)
             if start < self._released or (self._chunks and start < self._chunks[0][0]):
-                raise Interrupted("the bytes asked for were already released")
+                raise _ReadBack("the bytes asked for were already released")
             views = []
             for offset, view in self._chunks:
                 if offset >= end:
@@ -259,9 +275,15 @@ class ChunkPipe(io.RawIOBase):
         return got
 
     def close(self) -> None:
+        """The reader is done: drop what is held, and let a feeder waiting for room go on
+        (what it sends on is counted, not kept)."""
         with self._changed:
+            self._finished = True
             self._chunks.clear()
             self._held = 0
+            callbacks, self._room_callbacks = self._room_callbacks, []
+        for callback in callbacks:
+            callback()
         super().close()
 
 
@@ -362,8 +384,13 @@ class _Writer:
             raise DomainError(400, "Duplicate entry in the archive: {name}", name=name) from None
         if not self._inside(parent):
             raise DomainError(400, "Link escape in the archive: {name}", name=name)
-        if not any(os.path.islink(self.root.joinpath(*key[:i])) for i in range(1, len(key) + 1)):
-            self._dirs[key] = parent
+        for i in range(1, len(key) + 1):  # remember the directories up to the first link
+            prefix = key[:i]
+            if prefix not in self._dirs:
+                path = self.root.joinpath(*prefix)
+                if os.path.islink(path):
+                    break
+                self._dirs[prefix] = path
         return parent
 
     def _count_file(self, name: str, directory: bool = False) -> None:
@@ -411,7 +438,7 @@ class _Writer:
         self._count_file(name)
         if declared_size is not None and self.bytes + declared_size > self.allowed:
             raise self._too_big()
-        path = self._parent(parts, name) / parts[-1]
+        path = os.path.join(self._parent(parts, name), parts[-1])
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         try:  # O_EXCL: any existing name (a link too, never followed) is a duplicate
             return os.open(path, flags, 0o644)
@@ -573,6 +600,13 @@ def extract(
         raise
     except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
         shutil.rmtree(dest, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in _MEMBER_ERRNOS:
+            # the member's name or links are more than a file system takes: the archive's fault
+            # (as a server error, an upload unpacked while it arrives would start over forever)
+            name = os.path.relpath(e.filename2 or e.filename or dest, dest)
+            raise DomainError(
+                400, "Unsafe path in the archive: {name}", name=_shortened(name)
+            ) from e
         if isinstance(e, OSError) and e.errno is not None:
             raise  # disk full, permissions: not the archive's fault
         raise DomainError(
@@ -585,6 +619,15 @@ def extract(
         shutil.rmtree(dest, ignore_errors=True)
         raise
     return ExtractStats(files=writer.files, bytes=writer.bytes)
+
+
+#: errors of the file system that a member's name or links cause (too long, too many links
+#: to one file, a loop of symlinks on a member's path)
+_MEMBER_ERRNOS = (errno.ENAMETOOLONG, errno.EMLINK, errno.ELOOP)
+
+
+def _shortened(name: str, limit: int = 200) -> str:
+    return name if len(name) <= limit else name[:limit] + "…"
 
 
 def _extract_tar(archive: Path, kind: str, writer: _Writer) -> None:
@@ -604,6 +647,10 @@ def _extract_tar_from(raw, kind: str, writer: _Writer, pipe: ChunkPipe | None = 
             # tarfile reads the byte before the next header again (a truncation check), and
             # a member's data may end right there: that byte stays
             pipe.release(end - 1)
+
+        def progress():
+            # a sparse member is read forward through tarfile: what lies behind it is written
+            release(pipe.tell())
 
     elif pipe is not None:
         # the gzip reader only reads on (tarfile never seeks it back): every byte it has taken

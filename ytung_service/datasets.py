@@ -701,7 +701,13 @@ class Ingest:
             if not waiter.done():
                 waiter.set_result(None)
 
-        self.pipe.when_room(lambda: loop.call_soon_threadsafe(ready))
+        def wake() -> None:
+            try:
+                loop.call_soon_threadsafe(ready)
+            except RuntimeError:  # the loop is closed (the service stops): no one waits
+                pass
+
+        self.pipe.when_room(wake)
         return waiter
 
     def cancel(self, reason: str) -> None:
@@ -709,7 +715,8 @@ class Ingest:
         with self._lock:
             self._cancelled = True
             if self.future.done() and self.future.exception() is None:
-                _discard(self.staged)
+                # up to the whole dataset: not on the caller's (the event loop's) thread
+                threading.Thread(target=_discard, args=(self.staged,), daemon=True).start()
         self.pipe.abort(reason)
 
     def refusal(self) -> DomainError | None:
@@ -819,17 +826,20 @@ def expire_uploads(session: Session, *, data_dir, now: datetime | None = None) -
             select(orm.DatasetUpload).where(orm.DatasetUpload.touched < now - UPLOAD_TTL)
         )
     )
+    cutoff = _epoch(now - UPLOAD_TTL)
+    # a tar whose one long request is still sending bytes is not idle
+    stale = [u for u in stale if _last_activity(u, data_dir=data_dir) < cutoff]
     for upload in stale:
         _remove_upload_files(data_dir, upload.id)
         session.delete(upload)
     session.commit()
     known = set(session.scalars(select(orm.DatasetUpload.id)))
-    cutoff = _epoch(now - UPLOAD_TTL)
     for entry in uploads_dir(data_dir).iterdir():
         if entry.name not in known and _mtime(entry) < cutoff:
             entry.unlink(missing_ok=True)
+    unpacking = {ingest.staged.name for ingest in _ingests.values()}
     for entry in staging_dir(data_dir).iterdir():
-        if _mtime(entry) < cutoff:
+        if entry.name not in unpacking and _mtime(entry) < cutoff:
             _discard(entry)
     return len(stale)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import stat
+import subprocess
 import tarfile
 import threading
 import time
@@ -553,3 +555,158 @@ def test_a_member_under_or_on_another_is_a_clear_refusal(tmp_path, dest, members
         [(n + "/", b"") if d == "dir" else (n, d) for n, d in members],
     )
     refused(zipped, "zip", dest, "Duplicate")
+
+
+def _feed_all(pipe: ChunkPipe, data: bytes, step: int = 64 << 10) -> threading.Thread:
+    """A feeder thread that sends all of ``data``, waiting for room as a request handler does
+    (it ends on its own only if room comes whenever it waits)."""
+
+    def run():
+        for start in range(0, len(data), step):
+            if pipe.feed(data[start : start + step]):
+                room = threading.Event()
+                pipe.when_room(room.set)
+                room.wait()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_bytes_after_the_end_of_the_tar_are_counted_and_do_not_hold_the_feeder(tmp_path, dest):
+    """The reader is done at the end-of-archive blocks; whatever follows (padding, a second
+    tar appended) must not fill the pipe with a feeder waiting for room forever."""
+    archive = tar_with(tmp_path / "a.tar", [("f.txt", b"x" * 1000)]).read_bytes()
+    data = archive + os.urandom(2 << 20)
+    pipe = ChunkPipe(len(data), stall=30, budget=256 << 10)
+    feeder = _feed_all(pipe, data)
+    dest.parent.mkdir(parents=True)
+    try:
+        assert extract(pipe, "tar", dest).files == 1
+    finally:
+        pipe.close()  # as the ingest thread does
+    feeder.join(30)
+    assert not feeder.is_alive(), "the feeder still waits for room"
+    assert pipe.fed == len(data) and pipe._held == 0  # the offset reaches the end: completable
+
+
+def _big_pax_tar(path: Path, size: int) -> Path:
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("f.txt")
+        info.pax_headers = {"comment": "y" * size}
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"z"))
+    return path
+
+
+def _gzip_with_long_name(path: Path, inner: bytes, name_size: int) -> Path:
+    import struct
+    import zlib
+
+    header = b"\x1f\x8b\x08\x08\0\0\0\0\0\xff" + b"n" * name_size + b"\0"  # FNAME
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = deflate.compress(inner) + deflate.flush()
+    path.write_bytes(header + body + struct.pack("<II", zlib.crc32(inner), len(inner)))
+    return path
+
+
+def test_a_header_larger_than_the_pipe_is_refused_not_waited_for(tmp_path, dest):
+    """A reader that needs more bytes than the pipe holds before its feeder waits would wait
+    for its stall and the upload start over forever: a 400 instead, at once."""
+    dest.parent.mkdir(parents=True)
+    pax = _big_pax_tar(tmp_path / "pax.tar", 1 << 20)
+    inner = tar_with(tmp_path / "inner.tar", [("f.txt", b"x")]).read_bytes()
+    gz = _gzip_with_long_name(tmp_path / "name.tar.gz", inner, 1 << 20)
+    for archive, kind in ((pax, "tar"), (gz, "tar.gz")):
+        assert extract(archive, kind, dest).files == 1  # from a file: nothing to wait for
+        shutil.rmtree(dest)
+        pipe = ChunkPipe(archive.stat().st_size, stall=600, budget=256 << 10)
+        feeder = _feed_all(pipe, archive.read_bytes())
+        try:
+            with pytest.raises(DomainError) as e:
+                extract(pipe, kind, dest)
+        finally:
+            pipe.abort("the unpacking ended")  # as the ingest thread does on a failure
+        assert e.value.status == 400 and "damaged" in str(e.value)
+        assert not dest.exists()
+        feeder.join(30)
+        assert not feeder.is_alive()
+
+
+def test_a_sparse_member_larger_than_the_pipe_arrives_whole(tmp_path, dest):
+    """GNU tar's sparse members are read through tarfile: what they passed is released."""
+    tar = shutil.which("tar")
+    if tar is None or b"GNU" not in subprocess.run([tar, "--version"], capture_output=True).stdout:
+        pytest.skip("GNU tar makes the sparse member")
+    source = tmp_path / "src" / "sparse.bin"
+    source.parent.mkdir()
+    with open(source, "wb") as f:
+        for i in range(4):
+            f.seek(i * (4 << 20))
+            f.write(os.urandom(1 << 20))
+        f.truncate(17 << 20)
+    archive = tmp_path / "sparse.tar"
+    subprocess.run([tar, "-S", "-cf", archive, "-C", source.parent, "sparse.bin"], check=True)
+    with tarfile.open(archive) as t:
+        assert t.getmembers()[0].issparse()
+    pipe = ChunkPipe(archive.stat().st_size, stall=30, budget=4 << 20)  # less than its data
+    dest.parent.mkdir(parents=True)
+    with Feeder(pipe, archive, step=64 << 10):
+        stats = extract(pipe, "tar", dest)
+    pipe.close()
+    assert stats.files == 1 and (dest / "sparse.bin").read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name", ["a" * 300 + ".txt", "/".join(["d" * 200] * 25) + "/f.txt"], ids=["name", "path"]
+)
+def test_a_name_too_long_for_the_file_system_is_a_refusal(tmp_path, dest, name):
+    """Not a server error (and, for an upload unpacked while it arrives, not an interruption
+    that starts it over and over): the archive's name is at fault."""
+    members = [("ok.txt", b"1"), (name, b"2")]
+    refused(tar_with(tmp_path / "long.tar", members), "tar", dest, "Unsafe path")
+    refused(zip_with(tmp_path / "long.zip", members), "zip", dest, "Unsafe path")
+
+
+def test_a_path_through_a_loop_of_links_is_a_refusal(tmp_path, dest):
+    """The kernel's "too many levels of symbolic links" is the archive's doing, not the server's."""
+    members = [("ok.txt", b"1"), ("l", "sym", "l"), ("l/l/w.txt", b"2")]
+    refused(tar_with(tmp_path / "loop.tar", members), "tar", dest, "Unsafe path")
+
+
+def _sparse_map_past_its_member(path: Path) -> Path:
+    """A GNU sparse 1.0 member whose map runs on past the member's declared size: tarfile
+    reads it, then seeks back to where it thinks the next header is."""
+    count = 4000
+    mapping = b"%d\n" % count + b"".join(b"%d\n1\n" % (i * 2) for i in range(count))
+    data = mapping + bytes(-len(mapping) % 512) + b"y" * count
+    info = tarfile.TarInfo("s.bin")
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": "s.bin",
+        "GNU.sparse.realsize": str(2 * count),
+    }
+    info.size = 512
+    raw = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape") + data
+    raw += bytes(-len(data) % 512) + bytes(1024)
+    path.write_bytes(raw)
+    return path
+
+
+def test_an_archive_that_reads_back_what_was_released_is_refused_not_interrupted(tmp_path, dest):
+    """While it arrives, such an archive cannot be unpacked, and never will: a 400 (an
+    interruption would make the upload start over, and fail the same way, forever)."""
+    import gzip
+
+    plain = _sparse_map_past_its_member(tmp_path / "s.tar")
+    archive = tmp_path / "s.tar.gz"
+    archive.write_bytes(gzip.compress(plain.read_bytes()))
+    dest.parent.mkdir(parents=True)
+    with pytest.raises(DomainError) as e:
+        extract_growing(archive, "tar.gz", dest)
+    assert e.value.status == 400 and "damaged" in str(e.value)
+    assert not dest.exists()
+    with pytest.raises(DomainError) as e:  # its sparse data, released as written, is passed too
+        extract_growing(plain, "tar", dest)
+    assert e.value.status == 400 and not dest.exists()

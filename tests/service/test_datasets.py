@@ -1182,3 +1182,68 @@ def test_register_server_paths_when_the_admin_allows_a_root(tmp_path_factory):
 
         assert user("DELETE", f"datasets/{ds['id']}").status_code == 204
         assert (root / "coco" / "images" / "1.jpg").exists()  # the admin's files stay
+
+
+def test_bytes_after_the_end_of_a_tar_upload_do_not_stall_it(db, users, tmp_path):
+    """The ingest is done at the tar's end-of-archive blocks; more bytes than its pipe holds
+    after them (a second tar appended, padding) are taken, the offset reaches the size and the
+    upload completes (before, the chunk request waited for room forever)."""
+    alice = users[0]
+    archive, files = big_tar(count=1, size=1 << 20)
+    from ytung_service.archives import PIPE_BUDGET
+
+    data = archive + bytes(PIPE_BUDGET + (8 << 20))
+    upload = datasets.create_upload(
+        db, alice, {"filename": "t.tar", "size": len(data), "name": "tail"}, data_dir=tmp_path
+    )
+    ingest = write_upload(upload, data, 0, data_dir=tmp_path)  # asserts that room comes
+    assert datasets.received(upload, data_dir=tmp_path) == len(data)
+    assert ingest.pipe._held == 0
+    assert stored_files(complete(db, alice, upload, data_dir=tmp_path)) == files
+
+
+def test_a_name_too_long_in_a_tar_upload_is_a_refusal_not_a_restart(db, users, tmp_path):
+    """An error of the file system caused by the archive is its refusal: as an interruption,
+    the upload would start over, and fail the same way, forever."""
+    alice = users[0]
+    data = make_tar({"ok.txt": b"1", "a" * 300: b"2"})
+    upload = datasets.create_upload(
+        db, alice, {"filename": "n.tar", "size": len(data), "name": "long"}, data_dir=tmp_path
+    )
+    ingest = write_upload(upload, data, 0, data_dir=tmp_path)
+    wait_for(ingest.future.done, "the ingest did not end")
+    assert not ingest.interrupted()
+    assert ingest.refusal() is not None and ingest.refusal().status == 400
+    assert "Unsafe path" in str(ingest.refusal())
+    assert datasets.received(upload, data_dir=tmp_path) == len(data)  # not 0: no re-send
+
+
+def test_a_tar_still_receiving_bytes_does_not_expire(db, users, tmp_path):
+    """One long request (no chunk answered for a day) keeps feeding its unpacking: neither the
+    upload nor its staging directory (old by mtime) is taken for stale."""
+    alice = users[0]
+    archive, files = big_tar(count=2)
+    upload = datasets.create_upload(
+        db, alice, {"filename": "slow.tar", "size": len(archive), "name": "slow"}, data_dir=tmp_path
+    )
+    ingest = write_upload(upload, archive[: len(archive) // 2], 0, data_dir=tmp_path)
+    wait_for(ingest.staged.exists, "nothing was unpacked")
+    old = (orm.utcnow() - datasets.UPLOAD_TTL * 2).replace(tzinfo=UTC).timestamp()
+    os.utime(ingest.staged, (old, old))
+    upload.touched = orm.utcnow() - datasets.UPLOAD_TTL * 2
+    db.commit()
+    assert datasets.expire_uploads(db, data_dir=tmp_path) == 0
+    assert ingest.staged.exists() and not ingest.interrupted()
+    write_upload(upload, archive[len(archive) // 2 :], len(archive) // 2, data_dir=tmp_path)
+    assert stored_files(complete(db, alice, upload, data_dir=tmp_path)) == files
+    # idle for real: the upload and what it unpacked go
+    other = datasets.create_upload(
+        db, alice, {"filename": "gone.tar", "size": len(archive), "name": "gone"}, data_dir=tmp_path
+    )
+    ingest = write_upload(other, archive[:1000], 0, data_dir=tmp_path)
+    ingest.last_fed = old
+    os.utime(datasets.upload_file(tmp_path, other.id), (old, old))  # made a day ago
+    other.touched = orm.utcnow() - datasets.UPLOAD_TTL * 2
+    db.commit()
+    assert datasets.expire_uploads(db, data_dir=tmp_path) == 1
+    wait_for(lambda: not ingest.staged.exists(), "the expired upload's unpacking stayed")

@@ -7,17 +7,17 @@ dropped connection loses at most the chunk in flight:
 1. ``POST /datasets/uploads`` ``{"filename", "size", "name", "description", "labeled",
    "permission"}`` (or ``"dataset_id"`` for a new version) → 201 ``{"id", "offset": 0, ...}``
 2. ``PUT /datasets/uploads/<id>`` with ``Content-Range: bytes START-END/SIZE`` and the bytes,
-   as often as needed; the body is streamed to disk. ``GET /datasets/uploads/<id>`` tells the
-   ``offset`` to go on from after an interruption (a chunk at another offset is a 409 that
-   says it too).
+   as often as needed; the body of a zip is streamed to disk, that of a tar to its unpacking.
+   ``GET /datasets/uploads/<id>`` tells the ``offset`` to go on from after an interruption (a
+   chunk at another offset is a 409 that says it too).
 3. ``POST /datasets/uploads/<id>/complete`` unpacks safely (:mod:`ytung_service.archives`) and
    answers the dataset (201). A refused archive leaves no dataset and no files.
 
 A tar is unpacked while its chunks arrive (:class:`~ytung_service.datasets.Ingest`), so step 3
 waits only for the tail; a tar found unsafe or damaged on the way fails the next chunk with the
-reason (400) and the upload is gone. The bytes it unpacked are punched out of the upload's
-file; should that unpacking be lost (a restart of the service, a stall), the ``offset`` goes
-back to 0 and the archive is sent again.
+reason (400) and the upload is gone. A tar is never stored as an archive: its chunks reach the
+unpacking through memory; should that unpacking be lost (a restart of the service, a stall),
+the ``offset`` goes back to 0 and the archive is sent again.
 
 Permissions: reading (list, detail, download) needs ``platform:use`` or ``annotation:use`` —
 annotation persons read the datasets they label; creating, editing and deleting need
@@ -273,7 +273,8 @@ class UploadListHandler(DatasetMixin, APIHandler):
 
 @web.stream_request_body
 class UploadHandler(DatasetMixin, APIHandler):
-    """``GET``: the offset; ``PUT``: one chunk, streamed to the upload's file; ``DELETE``: cancel."""
+    """``GET``: the offset; ``PUT``: one chunk, streamed to the upload's file (a zip) or its
+    unpacking (a tar); ``DELETE``: cancel."""
 
     _file = None
     _start = 0
