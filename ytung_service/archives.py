@@ -165,10 +165,15 @@ class ChunkPipe(io.RawIOBase):
         """Make waiting and later reads raise :class:`Interrupted`; drop what is held."""
         with self._changed:
             self._aborted = reason
+            self._changed.notify_all()
+        self._drop_all()
+
+    def _drop_all(self) -> None:
+        """Drop what is held and let a feeder waiting for room go on."""
+        with self._changed:
             self._chunks.clear()
             self._held = 0
             callbacks, self._room_callbacks = self._room_callbacks, []
-            self._changed.notify_all()
         for callback in callbacks:
             callback()
 
@@ -280,11 +285,7 @@ class ChunkPipe(io.RawIOBase):
         (what it sends on is counted, not kept)."""
         with self._changed:
             self._finished = True
-            self._chunks.clear()
-            self._held = 0
-            callbacks, self._room_callbacks = self._room_callbacks, []
-        for callback in callbacks:
-            callback()
+        self._drop_all()
         super().close()
 
 

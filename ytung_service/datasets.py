@@ -745,12 +745,12 @@ def follow_upload(
     if upload.kind not in STREAMED_KINDS:
         return None
     ingest = _ingests.get(upload.id)
-    if ingest is not None and (ingest.interrupted() or start == 0 and ingest.pipe.fed):
+    if ingest is not None and ingest.interrupted():
         cancel_ingest(upload.id, "the upload starts again")
         ingest = None
     if ingest is None:
         if start != 0:  # received() says 0: the caller refused this chunk already
-            raise DomainError(409, "The next chunk must start at byte {offset}", offset=0)
+            raise offset_error("The next chunk must start at byte {offset}", 0)
         ingest = _ingests[upload.id] = Ingest(upload, data_dir=data_dir, limits=limits).start()
     return ingest
 
@@ -759,6 +759,23 @@ def cancel_ingest(upload_id: str, reason: str) -> None:
     ingest = _ingests.pop(upload_id, None)
     if ingest is not None:
         ingest.cancel(reason)
+
+
+def offset_error(message: str, offset: int, **params) -> DomainError:
+    """A 409 that tells the client the offset to send the upload from (``offset`` in the
+    answer)."""
+    error = DomainError(409, message, offset=offset, **params)
+    error.extra = {"offset": offset}
+    return error
+
+
+def unpacking_lost(upload_id: str) -> DomainError:
+    """End the upload's :class:`Ingest` (if it is still known): the 409 that has the tar sent
+    again from byte 0."""
+    cancel_ingest(upload_id, "interrupted")
+    return offset_error(
+        "The unpacking of the upload was interrupted; send it again from the start", 0
+    )
 
 
 def take_ingest(upload: orm.DatasetUpload) -> Ingest | None:

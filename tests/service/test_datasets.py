@@ -933,6 +933,15 @@ def wait_for(predicate, what: str, timeout: float = 20):
         time.sleep(0.05)
 
 
+def completes_with(platform, owner, uid: str, files: dict[str, bytes]) -> None:
+    """Completing the upload makes a dataset of exactly ``files`` and leaves nothing behind."""
+    r = owner("POST", f"datasets/uploads/{uid}/complete")
+    assert r.status_code == 201, r.text
+    root = Path(r.json()["path"])
+    assert {n: (root / n).read_bytes() for n in files} == files
+    assert leftovers(platform, uid) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["tar", "tar.gz"])
 def test_a_tar_is_unpacked_while_its_chunks_arrive(platform, people, kind):
@@ -997,11 +1006,7 @@ def test_a_tar_upload_is_unpacked_from_memory_and_resumes_after_a_dropped_connec
         time.sleep(0.2)
     assert r.status_code == 200 and r.json()["offset"] == len(archive)
     assert path.stat().st_size == 0
-    r = owner("POST", f"datasets/uploads/{uid}/complete")
-    assert r.status_code == 201, r.text
-    root = Path(r.json()["path"])
-    assert {n: (root / n).read_bytes() for n in files} == files
-    assert leftovers(platform, uid) == []
+    completes_with(platform, owner, uid, files)
 
 
 @pytest.mark.slow
@@ -1069,11 +1074,7 @@ def test_a_short_chunk_mid_tar_starts_the_upload_again(platform, people):
     assert r.status_code == 409 and r.json()["offset"] == 0, r.text
     wait_for(lambda: staged_for(platform, uid) == [], "the stopped unpacking left files")
     assert owner.put(uid, archive, 0, len(archive)).status_code == 200
-    r = owner("POST", f"datasets/uploads/{uid}/complete")
-    assert r.status_code == 201, r.text
-    root = Path(r.json()["path"])
-    assert {n: (root / n).read_bytes() for n in files} == files
-    assert leftovers(platform, uid) == []
+    completes_with(platform, owner, uid, files)
 
 
 @pytest.mark.slow

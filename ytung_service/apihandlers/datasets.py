@@ -301,9 +301,7 @@ class UploadHandler(DatasetMixin, APIHandler):
         _supersede_writer(upload.id)
         offset = datasets.received(upload, data_dir=self.data_dir)
         if start != offset:
-            error = DomainError(409, "The next chunk must start at byte {offset}", offset=offset)
-            error.extra = {"offset": offset}
-            raise error
+            raise datasets.offset_error("The next chunk must start at byte {offset}", offset)
         self._expected = end - start + 1
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) != self._expected:
@@ -394,12 +392,7 @@ class UploadHandler(DatasetMixin, APIHandler):
             datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
             raise ingest.refusal()
         if ingest is not None and ingest.interrupted():
-            datasets.cancel_ingest(upload.id, "interrupted")
-            error = DomainError(
-                409, "The unpacking of the upload was interrupted; send it again from the start"
-            )
-            error.extra = {"offset": 0}
-            raise error
+            raise datasets.unpacking_lost(upload.id)
         upload.touched = orm.utcnow()
         self.db.commit()
         self.write_json(datasets.upload_model(upload, data_dir=self.data_dir))
@@ -428,14 +421,11 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
         upload = datasets.get_upload(self.db, user, upload_id)
         offset = datasets.received(upload, data_dir=self.data_dir)
         if offset != upload.size:  # 0 after a reset (see datasets.received)
-            error = DomainError(
-                409,
+            raise datasets.offset_error(
                 "The upload is incomplete: {offset} of {size} bytes received",
-                offset=offset,
+                offset,
                 size=upload.size,
             )
-            error.extra = {"offset": offset}
-            raise error
         if upload.id in _busy:
             raise web.HTTPError(409, self.t("This upload is busy with another request"))
         _busy.add(upload.id)
@@ -458,11 +448,7 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
         ingest = datasets.take_ingest(upload)
         if ingest is None and upload.kind in datasets.STREAMED_KINDS:
             # its unpacking ended after the offset was read: the bytes went with it
-            error = DomainError(
-                409, "The unpacking of the upload was interrupted; send it again from the start"
-            )
-            error.extra = {"offset": 0}
-            raise error
+            raise datasets.unpacking_lost(upload.id)
         if ingest is not None:
             try:
                 return ingest.staged, await asyncio.wrap_future(ingest.future)
@@ -471,13 +457,7 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
                 raise
             except BaseException:
                 # what it unpacked is gone: the upload starts again from its first byte
-                datasets.cancel_ingest(upload.id, "interrupted")
-                error = DomainError(
-                    409,
-                    "The unpacking of the upload was interrupted; send it again from the start",
-                )
-                error.extra = {"offset": 0}
-                raise error from None
+                raise datasets.unpacking_lost(upload.id) from None
         return await asyncio.to_thread(
             datasets.extract_upload,
             upload,

@@ -5,18 +5,12 @@
 import React, { act } from 'react';
 
 import { YtungAPIError } from '../handler';
-import {
-  Datasets,
-  downloadUrl,
-  formatBytes,
-  IDataset,
-  isArchive,
-  uploadArchive
-} from '../panels/datasets';
+import { Datasets, downloadUrl, formatBytes, isArchive, uploadArchive } from '../panels/datasets';
 import {
   byTestId,
   click,
   container,
+  datasetModel,
   mockedRequest,
   newRoot,
   render,
@@ -27,29 +21,9 @@ import {
 
 jest.mock('../handler', () => ({ ...jest.requireActual('../handler'), requestAPI: jest.fn() }));
 
-function dataset(overrides: Partial<IDataset> = {}): IDataset {
-  return {
-    id: 1,
-    name: 'cats',
-    description: 'Cat pictures',
-    creator: 'alice',
-    public: false,
-    permission: 'private',
-    labeled: true,
-    created: '2026-11-28T10:00:00Z',
-    updated: '2026-11-28T11:00:00Z',
-    version: 2,
-    path: '/data/datasets/1/2',
-    size_bytes: 2048,
-    file_count: 3,
-    can_change: true,
-    ...overrides
-  };
-}
-
 const LIST = [
-  dataset(),
-  dataset({
+  datasetModel(),
+  datasetModel({
     id: 2,
     name: 'coco',
     description: '',
@@ -274,7 +248,7 @@ describe('uploadArchive', () => {
         offset += (init!.body as Blob).size;
         return { id: 'u1', size: 25, offset };
       },
-      'POST datasets/uploads/u1/complete': () => dataset({ id: 9, version: 1 })
+      'POST datasets/uploads/u1/complete': () => datasetModel({ id: 9, version: 1 })
     });
     const progress: number[] = [];
     const result = await uploadArchive(file(25), { name: 'n' }, sent => progress.push(sent), undefined, 10);
@@ -301,7 +275,7 @@ describe('uploadArchive', () => {
         return { id: 'u2', size: 30, offset: received };
       },
       'GET datasets/uploads/u2': () => ({ id: 'u2', size: 30, offset: received }),
-      'POST datasets/uploads/u2/complete': () => dataset({ id: 3 })
+      'POST datasets/uploads/u2/complete': () => datasetModel({ id: 3 })
     });
     await uploadArchive(file(30), {}, () => undefined, undefined, 10);
     expect(ranges).toEqual(['bytes 0-9/30', 'bytes 10-19/30', 'bytes 14-23/30', 'bytes 24-29/30']);
@@ -355,7 +329,7 @@ describe('Add form', () => {
     let offset = 0;
     let release: () => void = () => undefined;
     const gate = new Promise<void>(resolve => (release = resolve));
-    const created = dataset({ id: 5, name: 'pets', version: 1, versions: [] });
+    const created = datasetModel({ id: 5, name: 'pets', version: 1, versions: [] });
     answer({
       'POST datasets/uploads': init => {
         const body = JSON.parse(init!.body as string);

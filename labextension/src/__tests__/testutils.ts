@@ -13,6 +13,7 @@ import { act } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 
 import { requestAPI } from '../handler';
+import type { IDataset } from '../panels/datasets';
 
 export const mockedRequest = requestAPI as jest.MockedFunction<typeof requestAPI>;
 export const trans = nullTranslator.load('ytung');
@@ -66,4 +67,25 @@ export async function click(element: HTMLElement | null): Promise<void> {
   await act(async () => {
     element!.click();
   });
+}
+
+/** A dataset as the service answers it, with `overrides`. */
+export function datasetModel(overrides: Partial<IDataset> = {}): IDataset {
+  return {
+    id: 1,
+    name: 'cats',
+    description: 'Cat pictures',
+    creator: 'alice',
+    public: false,
+    permission: 'private',
+    labeled: true,
+    created: '2026-11-28T10:00:00Z',
+    updated: '2026-11-28T11:00:00Z',
+    version: 2,
+    path: '/data/datasets/1/2',
+    size_bytes: 2048,
+    file_count: 3,
+    can_change: true,
+    ...overrides
+  };
 }

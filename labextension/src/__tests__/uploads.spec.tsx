@@ -15,7 +15,16 @@ import {
   uploadKey,
   UploadMemory
 } from '../uploads';
-import { byTestId, click, container, mockedRequest, render, trans, useReactRoot } from './testutils';
+import {
+  byTestId,
+  click,
+  container,
+  datasetModel,
+  mockedRequest,
+  render,
+  trans,
+  useReactRoot
+} from './testutils';
 
 jest.mock('../handler', () => ({ ...jest.requireActual('../handler'), requestAPI: jest.fn() }));
 
@@ -26,24 +35,17 @@ function file(size: number, name = 'pets.tar', lastModified = MODIFIED): File {
 }
 
 function created(overrides: Partial<IDataset> = {}): IDataset {
-  return {
+  return datasetModel({
     id: 7,
     name: 'pets',
     description: '',
-    creator: 'alice',
-    public: false,
-    permission: 'private',
-    labeled: true,
-    created: '2026-11-28T10:00:00Z',
-    updated: '2026-11-28T11:00:00Z',
     version: 1,
     path: '/data/datasets/7/1',
     size_bytes: 30,
     file_count: 1,
-    can_change: true,
     versions: [],
     ...overrides
-  };
+  });
 }
 
 type Route = (init?: RequestInit) => unknown;
