@@ -583,7 +583,7 @@ def extract(
     writer = _Writer(dest, limits, pipe.size if pipe is not None else archive.stat().st_size)
     try:
         if pipe is not None:
-            _extract_tar_from(pipe, kind, writer, pipe=pipe)
+            _extract_tar_from(pipe, kind, writer)
         elif kind == "zip":
             _extract_zip(archive, writer)
         elif kind in ("tar", "tar.gz"):
@@ -637,11 +637,12 @@ def _extract_tar(archive: Path, kind: str, writer: _Writer) -> None:
         _extract_tar_from(raw, kind, writer)
 
 
-def _extract_tar_from(raw, kind: str, writer: _Writer, pipe: ChunkPipe | None = None) -> None:
+def _extract_tar_from(raw, kind: str, writer: _Writer) -> None:
     # random-access modes read members straight from the file (faster than the stream modes);
     # from a pipe they read in order too, so nothing is read before it has arrived, and
     # nothing is read again once passed: what lies behind is released (dropped).
     mode = "r:gz" if kind == "tar.gz" else "r:"
+    pipe = raw if isinstance(raw, ChunkPipe) else None
     release = progress = None
     if pipe is not None and kind == "tar":
 
