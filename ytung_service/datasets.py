@@ -50,6 +50,7 @@ from .archives import (
     tree_stats,
 )
 from .errors import DomainError
+from .i18n import N_
 from .permissions import ADMIN
 from .search import rank
 from .storage import ensure_dir
@@ -750,7 +751,7 @@ def follow_upload(
         ingest = None
     if ingest is None:
         if start != 0:  # received() says 0: the caller refused this chunk already
-            raise offset_error("The next chunk must start at byte {offset}", 0)
+            raise offset_error(N_("The next chunk must start at byte {offset}"), 0)
         ingest = _ingests[upload.id] = Ingest(upload, data_dir=data_dir, limits=limits).start()
     return ingest
 
@@ -763,7 +764,7 @@ def cancel_ingest(upload_id: str, reason: str) -> None:
 
 def offset_error(message: str, offset: int, **params) -> DomainError:
     """A 409 that tells the client the offset to send the upload from (``offset`` in the
-    answer)."""
+    answer); ``message`` is marked with :func:`~ytung_service.i18n.N_` where it is written."""
     error = DomainError(409, message, offset=offset, **params)
     error.extra = {"offset": offset}
     return error
@@ -774,7 +775,7 @@ def unpacking_lost(upload_id: str) -> DomainError:
     again from byte 0."""
     cancel_ingest(upload_id, "interrupted")
     return offset_error(
-        "The unpacking of the upload was interrupted; send it again from the start", 0
+        N_("The unpacking of the upload was interrupted; send it again from the start"), 0
     )
 
 

@@ -37,6 +37,7 @@ from tornado import iostream, web
 
 from .. import datasets, orm
 from ..errors import DomainError
+from ..i18n import N_
 from ..permissions import ADMIN, ANNOTATE, USE, requires
 from .base import APIHandler
 
@@ -301,7 +302,7 @@ class UploadHandler(DatasetMixin, APIHandler):
         _supersede_writer(upload.id)
         offset = datasets.received(upload, data_dir=self.data_dir)
         if start != offset:
-            raise datasets.offset_error("The next chunk must start at byte {offset}", offset)
+            raise datasets.offset_error(N_("The next chunk must start at byte {offset}"), offset)
         self._expected = end - start + 1
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) != self._expected:
@@ -422,7 +423,7 @@ class UploadCompleteHandler(DatasetMixin, APIHandler):
         offset = datasets.received(upload, data_dir=self.data_dir)
         if offset != upload.size:  # 0 after a reset (see datasets.received)
             raise datasets.offset_error(
-                "The upload is incomplete: {offset} of {size} bytes received",
+                N_("The upload is incomplete: {offset} of {size} bytes received"),
                 offset,
                 size=upload.size,
             )
