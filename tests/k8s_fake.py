@@ -600,9 +600,14 @@ class FakeCluster:
         """Make this process's kubernetes_asyncio (and so kubespawner) load our kubeconfig
         (it reads ``$KUBECONFIG`` once, at import)."""
         from kubernetes_asyncio.config import kube_config
+        from kubespawner.clients import load_config
 
         monkeypatch.setenv("KUBECONFIG", str(self.kubeconfig))
         monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(self.kubeconfig))
+        # kubespawner loads the configuration once per host (an lru_cache) and sets it as
+        # the default of every later client: a test whose cluster got the port of an earlier
+        # one's would otherwise keep that earlier (closed) cluster's configuration
+        load_config.cache_clear()
         # aiohttp's aiodns resolver closes through a pycares thread that can hang a closing
         # loop; the clients of a test use the plain threaded one
         import aiohttp.connector

@@ -374,8 +374,11 @@ def job_status(job: orm.TrainingJob, workload: orm.Workload | None) -> str:
         return PAUSED
     if workload is None:
         return orm.CLOSED
-    if job.exit_code is not None and workload.status in (orm.CLOSED, orm.SCHEDULING, orm.RUNNING):
-        # a keep-alive job whose command ended (its server may still run): the outcome counts
+    ended = job.exit_code is not None and (job.spec or {}).get("keep_alive")
+    if ended and workload.status in (orm.CLOSED, orm.SCHEDULING, orm.RUNNING):
+        # a keep-alive job whose command ended (its server may still run): the outcome counts.
+        # Any other job's report stores the exit code before its workload is released with
+        # the reason: it shows the workload's status, never "failed" without the reason
         return orm.COMPLETED if job.exit_code == 0 else orm.FAILED
     return workload.status
 

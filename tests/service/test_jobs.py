@@ -234,7 +234,14 @@ def test_status_and_outcome():
     job.paused = True
     assert jobs.job_status(job, w) == "paused"
     job.paused, w.status, job.exit_code = False, "closed", 2
+    job.spec = {"keep_alive": True}
     assert jobs.job_status(job, w) == "failed"  # a keep-alive job stopped after it failed
+    w.status = "running"
+    assert jobs.job_status(job, w) == "failed"  # its command ended, its server still runs
+    # any other job: the report is being applied (the exit code is stored, the workload not
+    # yet released with its reason) — it still runs until the workload says how it ended
+    job.spec = {}
+    assert jobs.job_status(job, w) == "running"
     assert jobs.outcome(0, "") == (
         "completed",
         {"code": "completed", "message": jobs.EXITED, "params": {"code": 0}},
