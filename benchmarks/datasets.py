@@ -28,6 +28,7 @@ import contextlib
 import http.client
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -83,10 +84,28 @@ def generate(path: Path, size_mb: int, fmt: str) -> tuple[int, int]:
     return files, written
 
 
-def service_pid(platform: RunningPlatform) -> int:
-    pids = [p for p in descendants(platform.proc.pid) if "-m ytung_service" in _cmdline(p)]
-    assert pids, "no service process"
+def platform_pid(platform: RunningPlatform, marker: str) -> int:
+    """The process of the platform whose command line holds ``marker``."""
+    pids = [p for p in descendants(platform.proc.pid) if marker in _cmdline(p)]
+    assert pids, f"no {marker} process"
     return pids[0]
+
+
+def cpu_seconds(pid: int | None = None) -> tuple[float, float]:
+    """User and system CPU time of process ``pid``; without one, of this process's
+    waited-for children (``tar``, ``unzip``)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime, usage.ru_stime
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def add_cpu(total: list[float], before: tuple[float, float], after: tuple[float, float]):
+    total[0] += after[0] - before[0]
+    total[1] += after[1] - before[1]
 
 
 def written_mb(pid: int) -> float:
@@ -147,7 +166,7 @@ def upload(platform: RunningPlatform, token: str, archive: Path, direct: bool, n
     return r.json(), sent
 
 
-def time_tool(archive: Path, fmt: str, out: Path) -> float:
+def time_tool(archive: Path, fmt: str, out: Path, cpu: dict[str, list[float]]) -> float:
     out.mkdir()
     tool = ["tar", "-xf", str(archive), "-C", str(out)]
     if fmt == "zip":
@@ -155,9 +174,12 @@ def time_tool(archive: Path, fmt: str, out: Path) -> float:
     if shutil.which(tool[0]) is None:
         sys.exit(f"{tool[0]} is not installed")
     os.sync()
+    before = cpu_seconds()
     t0 = time.perf_counter()
     subprocess.run(tool, check=True)
-    return time.perf_counter() - t0
+    took = time.perf_counter() - t0
+    add_cpu(cpu[tool[0]], before, cpu_seconds())
+    return took
 
 
 def main() -> None:
@@ -190,21 +212,26 @@ def main() -> None:
             r = platform.signup("benchuser", "Bench", PASSWORD)
             assert r.status_code < 400, r.text[:500]
             token = platform.token("benchuser", PASSWORD)
-            pid = service_pid(platform)
+            pid = platform_pid(platform, "-m ytung_service")
+            proxy = platform_pid(platform, "configurable-http-proxy")
+            cpu = {"service": [0.0, 0.0], "proxy": [0.0, 0.0], tool_name: [0.0, 0.0]}
             rss_before = peak_rss_mb(pid)
             wrote_before = written_mb(pid)
             for round_ in range(args.rounds):
                 if round_ % 2:
-                    tool_s = time_tool(archive, args.format, tmp / f"tool-{round_}")
+                    tool_s = time_tool(archive, args.format, tmp / f"tool-{round_}", cpu)
                 os.sync()
+                before = cpu_seconds(pid), cpu_seconds(proxy)
                 t0 = time.perf_counter()
                 dataset, sent = upload(platform, token, archive, args.direct, round_)
                 service_s = time.perf_counter() - t0
+                add_cpu(cpu["service"], before[0], cpu_seconds(pid))
+                add_cpu(cpu["proxy"], before[1], cpu_seconds(proxy))
                 upload_s = sent - t0
                 assert dataset["file_count"] == files, dataset
                 assert dataset["size_bytes"] == content, dataset
                 if not round_ % 2:
-                    tool_s = time_tool(archive, args.format, tmp / f"tool-{round_}")
+                    tool_s = time_tool(archive, args.format, tmp / f"tool-{round_}", cpu)
                 ratios.append(tool_s / service_s)
                 print(
                     f"round {round_ + 1}: service (HTTP upload {via} + extract) {service_s:6.2f} s"
@@ -218,6 +245,12 @@ def main() -> None:
     print(
         f"throughput ratio service / {tool_name}: median {statistics.median(ratios):.2f}x"
         f" of {len(ratios)} rounds  (target >= 0.5x)"
+    )
+    gb = size * len(ratios) / 2**30
+    print(
+        "CPU seconds per GB, user + system (the kernel's file creation is in both): "
+        + ", ".join(f"{name} {u / gb:.2f} + {s / gb:.2f}" for name, (u, s) in cpu.items())
+        + ("" if args.direct else " (the proxy: configurable-http-proxy, not ours)")
     )
     print(f"service peak RSS: {rss_peak:.0f} MB (at start {rss_before:.0f} MB)  (target < 300 MB)")
     print(

@@ -8,6 +8,7 @@ private datasets, the annotation-only role, delete while a workload uses the dat
 from __future__ import annotations
 
 import io
+import json
 import os
 import sqlite3
 import tarfile
@@ -21,6 +22,7 @@ import pytest
 import requests
 
 from ytung_service import datasets, orm
+from ytung_service.apihandlers.datasets import RECEIVE_BATCH
 from ytung_service.errors import DomainError
 
 PASSWORD = "Secret-pass-42"
@@ -860,7 +862,10 @@ def test_a_stalled_chunk_request_does_not_block_the_upload(platform, people):
     from urllib.parse import urlparse
 
     owner = people["owner"]
-    archive = make_zip({"a.bin": os.urandom(120_000)})
+    # more than one batch of the socket's reads arrives before the stall (bytes of a batch
+    # not yet full wait in the socket: the client sends them again)
+    sent = RECEIVE_BATCH + 50_000
+    archive = make_zip({"a.bin": os.urandom(sent + 70_000)})
     uid = owner.start("stall.zip", len(archive), name="stalled").json()["id"]
     url = urlparse(platform.url)
     with socket.create_connection((url.hostname, url.port)) as stalled:
@@ -871,7 +876,7 @@ def test_a_stalled_chunk_request_does_not_block_the_upload(platform, people):
                 f"Content-Range: bytes 0-{len(archive) - 1}/{len(archive)}\r\n"
                 f"Content-Length: {len(archive)}\r\n\r\n"
             ).encode()
-            + archive[:50_000]
+            + archive[:sent]
         )
         deadline = time.monotonic() + 10
         while owner("GET", f"datasets/uploads/{uid}").json()["offset"] == 0:
@@ -881,12 +886,49 @@ def test_a_stalled_chunk_request_does_not_block_the_upload(platform, people):
         r = owner.put(uid, archive[offset:], offset, len(archive))
         assert r.status_code == 200, r.text
         # the stalled request wakes up: its bytes are not written, it is told it lost
-        stalled.sendall(archive[50_000:])
+        stalled.sendall(archive[sent:])
         answer = stalled.recv(4096).decode(errors="replace")
         assert " 409 " in answer.split("\r\n", 1)[0], answer
     r = owner("POST", f"datasets/uploads/{uid}/complete")
     assert r.status_code == 201, r.text
     assert r.json()["file_count"] == 1
+
+
+def test_chunks_read_in_batches_end_and_leave_the_connection_usable(platform, people):
+    """The socket wakes the service once a batch of a chunk waits (RECEIVE_BATCH), or the rest
+    of the chunk: a chunk that arrives in small pieces still completes, and the next request
+    on the same connection (straight to the service, no proxy in between) is answered."""
+    import http.client
+
+    owner = people["owner"]
+    files = {f"f{i}.bin": os.urandom(300_000) for i in range(5)}
+    archive = make_tar(files)
+    uid = owner.start("batches.tar", len(archive), name="batches").json()["id"]
+    port = int(platform.env["YTUNG_SERVICE_PORT"])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    path = f"/services/ytung/api/v1/datasets/uploads/{uid}"
+    auth = {"Authorization": f"token {owner.token}"}
+    first = RECEIVE_BATCH + 100_000
+    for start, end in ((0, first), (first, len(archive))):
+        conn.putrequest("PUT", path)
+        for name, value in {
+            **auth,
+            "Content-Range": f"bytes {start}-{end - 1}/{len(archive)}",
+            "Content-Length": str(end - start),
+        }.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        for piece in range(start, end, 100_000):  # less than a batch at a time
+            conn.sock.sendall(archive[piece : min(end, piece + 100_000)])
+            time.sleep(0.05)
+        answer = conn.getresponse()
+        assert answer.status == 200, answer.read()
+        assert json.loads(answer.read())["offset"] == end
+        conn.request("GET", path, headers=auth)  # the same connection: its headers are small
+        answer = conn.getresponse()
+        assert answer.status == 200 and json.loads(answer.read())["offset"] == end
+    conn.close()
+    completes_with(platform, owner, uid, files)
 
 
 @pytest.mark.slow

@@ -27,8 +27,10 @@ annotation persons read the datasets they label; creating, editing and deleting 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
+import socket
 import time
 import zipfile
 from urllib.parse import quote
@@ -42,6 +44,10 @@ from ..permissions import ADMIN, ANNOTATE, USE, requires
 from .base import APIHandler
 
 _CHUNK = 1 << 20
+#: a chunk's body is read from the socket once about this much of it waits there
+#: (``SO_RCVLOWAT``): a proxy passes the bytes on in 64 KiB pieces, and tornado's work for each
+#: read (~40 µs) made most of what receiving cost (0.7 of 1.2 CPU-s per GB)
+RECEIVE_BATCH = 512 << 10
 
 #: uploads being unpacked right now (nothing else may touch them meanwhile)
 _busy: set[str] = set()
@@ -284,6 +290,8 @@ class UploadHandler(DatasetMixin, APIHandler):
     _upload_id: str | None = None
     _superseded = False
     _ingest: datasets.Ingest | None = None
+    _socket: socket.socket | None = None
+    _lowat = 1
 
     async def prepare(self):
         await super().prepare()
@@ -315,6 +323,9 @@ class UploadHandler(DatasetMixin, APIHandler):
             datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
             raise ingest.refusal()
         self.request.connection.set_max_body_size(self._expected)
+        if length is not None:  # a chunked body's framing might not fill a batch: no batches
+            self._socket = getattr(getattr(self.request.connection, "stream", None), "socket", None)
+            self._batch_reads()
         self._upload_id = upload.id
         _writers[upload.id] = self
         self._start = start
@@ -325,9 +336,24 @@ class UploadHandler(DatasetMixin, APIHandler):
             )
             self._file.seek(start)
 
+    def _batch_reads(self) -> None:
+        """Have the socket wake tornado once :data:`RECEIVE_BATCH` bytes wait, or all the body
+        still has to bring (so that its last bytes come too); 1 (the default) once it is all
+        read. What tornado holds already it hands on without waiting, and this is asked again
+        after each piece: the mark never exceeds what is still on its way."""
+        want = max(1, min(RECEIVE_BATCH, self._expected - self._written))
+        if self._socket is None or want == self._lowat:
+            return
+        try:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)
+            self._lowat = want
+        except (OSError, AttributeError):  # closed, or no such option here: tornado's way
+            self._socket = None
+
     def data_received(self, chunk: bytes):
         room = self._expected - self._written
         self._written += len(chunk)
+        self._batch_reads()
         if room <= 0:
             return None
         view = memoryview(chunk)[:room]
@@ -365,6 +391,10 @@ class UploadHandler(DatasetMixin, APIHandler):
 
     def on_finish(self):
         self._close_file()
+        if self._socket is not None and self._lowat != 1:  # the answer came before the body
+            with contextlib.suppress(OSError):
+                self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+        self._socket = None
         super().on_finish()
 
     @requires(USE)
