@@ -632,6 +632,55 @@ def _shortened(name: str, limit: int = 200) -> str:
     return name if len(name) <= limit else name[:limit] + "…"
 
 
+def _octal(field: bytes) -> int:
+    """A header's number (octal digits up to a NUL); ValueError for anything else."""
+    return int(field.split(b"\0", 1)[0] or b"0", 8)  # int() strips the spaces
+
+
+def _text(field: bytes, encoding: str, errors: str) -> str:
+    return field.split(b"\0", 1)[0].decode(encoding, errors)
+
+
+class _TarInfo(tarfile.TarInfo):
+    """tarfile's ``TarInfo``, read faster from the usual header: a regular file or directory
+    with octal numbers and a good checksum (~20 µs less per member; a GB of images has tens
+    of thousands). Any other header is tarfile's own :meth:`tarfile.TarInfo.frombuf`, and the
+    attributes are the ones it sets (``test_archives`` compares both over many headers)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def frombuf(cls, buf, encoding, errors):
+        kind = buf[156:157]
+        if len(buf) != tarfile.BLOCKSIZE or kind not in (tarfile.REGTYPE, tarfile.DIRTYPE):
+            return super().frombuf(buf, encoding, errors)
+        try:
+            chksum = _octal(buf[148:156])
+            if chksum != sum(buf) - sum(buf[148:156]) + 256:  # unsigned, the field as spaces
+                raise ValueError("bad checksum")
+            obj = cls(_text(buf[0:100], encoding, errors))
+            obj.mode = _octal(buf[100:108])
+            obj.uid = _octal(buf[108:116])
+            obj.gid = _octal(buf[116:124])
+            obj.size = _octal(buf[124:136])
+            obj.mtime = _octal(buf[136:148])
+            obj.linkname = _text(buf[157:257], encoding, errors)
+            obj.uname = _text(buf[265:297], encoding, errors)
+            obj.gname = _text(buf[297:329], encoding, errors)
+            obj.devmajor = _octal(buf[329:337])
+            obj.devminor = _octal(buf[337:345])
+            prefix = _text(buf[345:500], encoding, errors)
+        except ValueError:  # base-256 numbers, a signed checksum, bad bytes: tarfile decides
+            return super().frombuf(buf, encoding, errors)
+        obj.chksum = chksum
+        obj.type = kind
+        if kind == tarfile.DIRTYPE:
+            obj.name = obj.name.rstrip("/")
+        if prefix:  # ustar's long names
+            obj.name = prefix + "/" + obj.name
+        return obj
+
+
 def _extract_tar(archive: Path, kind: str, writer: _Writer) -> None:
     with open(archive, "rb") as raw:
         _extract_tar_from(raw, kind, writer)
@@ -661,8 +710,11 @@ def _extract_tar_from(raw, kind: str, writer: _Writer) -> None:
         def progress():
             pipe.release(pipe.tell())
 
-    with tarfile.open(fileobj=raw, mode=mode, bufsize=_BUFFER) as tar:
-        for member in tar:
+    with tarfile.open(fileobj=raw, mode=mode, bufsize=_BUFFER, tarinfo=_TarInfo) as tar:
+        while (member := tar.next()) is not None:
+            # tarfile keeps every member it read (~450 bytes each, 200 MB for the 500,000 files
+            # allowed); they are not needed again here
+            tar.members.clear()
             if member.isdir():
                 writer.directory(member.name)
             elif member.isreg():
