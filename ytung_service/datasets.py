@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -625,7 +626,9 @@ def upload_model(upload: orm.DatasetUpload, *, data_dir) -> dict:
 
 def discard_upload(session: Session, upload: orm.DatasetUpload, *, data_dir) -> None:
     _remove_upload_files(data_dir, upload.id)
-    session.delete(upload)
+    # by its id: another request may have removed it meanwhile (a refused tar's last chunk
+    # and its completion both discard it)
+    session.execute(sa.delete(orm.DatasetUpload).where(orm.DatasetUpload.id == upload.id))
     session.commit()
 
 

@@ -14,6 +14,7 @@ import sqlite3
 import tarfile
 import threading
 import time
+import warnings
 import zipfile
 from datetime import UTC
 from pathlib import Path
@@ -425,6 +426,24 @@ def test_stale_uploads_expire(db, users, tmp_path):
     later = orm.utcnow() + datasets.UPLOAD_TTL * 2
     assert datasets.expire_uploads(db, data_dir=tmp_path, now=later) == 1
     assert not path.exists() and db.query(orm.DatasetUpload).count() == 0
+
+
+def test_discarding_an_upload_twice_is_no_error(db, users, tmp_path):
+    """A refused tar's last chunk and its completion may both discard it (two requests, two
+    sessions that loaded the upload): the second finds nothing left to remove."""
+    from sqlalchemy.orm import Session
+
+    alice, _bob, _admin = users
+    upload = datasets.create_upload(
+        db, alice, {"filename": "a.zip", "size": 10, "name": "twice"}, data_dir=tmp_path
+    )
+    with Session(db.get_bind()) as other, warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even SQLAlchemy's "0 rows were matched"
+        same = other.get(orm.DatasetUpload, upload.id)
+        datasets.discard_upload(db, upload, data_dir=tmp_path)
+        datasets.discard_upload(other, same, data_dir=tmp_path)
+    assert db.query(orm.DatasetUpload).count() == 0
+    assert not datasets.upload_file(tmp_path, upload.id).exists()
 
 
 # -- a tar unpacked while it arrives, from memory ------------------------------------------------
