@@ -7,8 +7,10 @@ each of ``--rounds`` rounds, uploads it to ``/services/ytung/api/v1/datasets/upl
 chunks through the proxy (sent with ``sendfile``: the client's copying is not the server's
 cost) and completes it, and times ``tar -xf`` of the same file into a fresh
 directory (which of the two goes first alternates between rounds). Prints both times per
-round, the median throughput ratio (system tool time / service time; target ≥ 0.5) and the
-service's peak RSS (``VmHWM``; target < 300 MB: the service streams, it never holds the archive).
+round, the median throughput ratio (system tool time / service time; target ≥ 0.5), the user
+and system CPU seconds per GB of the service, the proxy and the tool (the wall times swing with
+the disk; the CPU shows where the time goes), and the service's peak RSS (``VmHWM``; target
+< 300 MB: the service streams, it never holds the archive).
 
 A tar is unpacked while its chunks arrive, so its unpacking hides in the upload time; "after
 the last byte" is what is left when the last chunk is in (a zip: all of it). Dirty pages are
