@@ -7,6 +7,7 @@ private datasets, the annotation-only role, delete while a workload uses the dat
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -911,6 +912,34 @@ def test_a_stalled_chunk_request_does_not_block_the_upload(platform, people):
     r = owner("POST", f"datasets/uploads/{uid}/complete")
     assert r.status_code == 201, r.text
     assert r.json()["file_count"] == 1
+
+
+def test_the_receive_mark_fits_the_receive_buffer():
+    """A receive buffer whose size is fixed (SO_RCVBUF) is not grown to hold the mark, and
+    before Linux 5.8 a mark above what it holds left the socket never readable:
+    receive_mark() takes half the buffer then."""
+    import select
+    import socket
+
+    from ytung_service.apihandlers.datasets import receive_mark
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        conn, _ = server.accept()
+        with client, conn:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            mark = receive_mark(conn, RECEIVE_BATCH)
+            assert 1 <= mark <= conn.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+            assert conn.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == mark
+            client.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                while True:  # until the receiver's window is full
+                    client.send(b"x" * 65536)
+            poller = select.poll()
+            poller.register(conn, select.POLLIN)
+            assert poller.poll(3000), "the socket never became readable"
+        with socket.socket() as fresh:  # a buffer that holds it: as asked
+            assert receive_mark(fresh, 1000) == 1000
 
 
 def test_chunks_read_in_batches_end_and_leave_the_connection_usable(platform, people):

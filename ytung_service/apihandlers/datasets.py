@@ -49,6 +49,20 @@ _CHUNK = 1 << 20
 #: read (~40 µs) made most of what receiving cost (0.7 of 1.2 CPU-s per GB)
 RECEIVE_BATCH = 512 << 10
 
+
+def receive_mark(sock: socket.socket, want: int) -> int:
+    """Set the socket's low-water mark for reading (``SO_RCVLOWAT``) to ``want`` bytes, or to
+    half its receive buffer where that cannot hold them; answers the mark set. Linux (4.18
+    on) grows the buffer to hold the mark, but not one whose size was fixed (``SO_RCVBUF``),
+    nor does an older kernel: with a mark above it, the socket would never be readable."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)
+    room = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+    if room < want:
+        want = max(1, room)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)
+    return want
+
+
 #: uploads being unpacked right now (nothing else may touch them meanwhile)
 _busy: set[str] = set()
 #: upload id → the request writing a chunk into it; a newer chunk request takes over (the
@@ -291,6 +305,7 @@ class UploadHandler(DatasetMixin, APIHandler):
     _superseded = False
     _ingest: datasets.Ingest | None = None
     _socket: socket.socket | None = None
+    _wanted = 1
     _lowat = 1
 
     async def prepare(self):
@@ -342,11 +357,11 @@ class UploadHandler(DatasetMixin, APIHandler):
         read. What tornado holds already it hands on without waiting, and this is asked again
         after each piece: the mark never exceeds what is still on its way."""
         want = max(1, min(RECEIVE_BATCH, self._expected - self._written))
-        if self._socket is None or want == self._lowat:
+        if self._socket is None or want == self._wanted:
             return
+        self._wanted = want
         try:
-            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)
-            self._lowat = want
+            self._lowat = receive_mark(self._socket, want)
         except (OSError, AttributeError):  # closed, or no such option here: tornado's way
             self._socket = None
 
