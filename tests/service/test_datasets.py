@@ -15,6 +15,7 @@ import sqlite3
 import tarfile
 import threading
 import time
+import uuid
 import warnings
 import zipfile
 from datetime import UTC
@@ -977,6 +978,67 @@ def test_chunks_read_in_batches_end_and_leave_the_connection_usable(platform, pe
         assert answer.status == 200 and json.loads(answer.read())["offset"] == end
     conn.close()
     completes_with(platform, owner, uid, files)
+
+
+def _raw_put(port: int, token: str, uid: str, total: int, length: str, body: bytes, pause=0.0):
+    """A PUT of the whole upload straight to the service, its Content-Length header as given,
+    ``body`` sent ``pause`` seconds after the headers; answers the open socket (the rest of
+    the body is the caller's to send)."""
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(
+        (
+            f"PUT /services/ytung/api/v1/datasets/uploads/{uid} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nAuthorization: token {token}\r\n"
+            f"Content-Range: bytes 0-{total - 1}/{total}\r\n"
+            f"Content-Length: {length}\r\n\r\n"
+        ).encode()
+    )
+    time.sleep(pause)
+    s.sendall(body)
+    return s
+
+
+def test_a_slow_client_s_bytes_count_within_seconds(platform, people):
+    """Less than a batch, then a pause with the connection open: after a second without new
+    bytes they are read as they come (the offset shows them; a kernel that cannot queue a
+    batch cannot leave the request waiting either)."""
+    owner = people["owner"]
+    files = {"slow.bin": os.urandom(1 << 20)}
+    archive = make_tar(files)
+    uid = owner.start("slow.tar", len(archive), name="slow").json()["id"]
+    port = int(platform.env["YTUNG_SERVICE_PORT"])
+    # the bytes come after the headers were read (not in tornado's first read with them)
+    first = archive[:100_000]
+    with _raw_put(port, owner.token, uid, len(archive), str(len(archive)), first, 0.5) as s:
+        wait_for(
+            lambda: owner("GET", f"datasets/uploads/{uid}").json()["offset"] == 100_000,
+            "bytes under a batch were never read while the client paused",
+            timeout=10,
+        )
+        s.sendall(archive[100_000:])
+        assert s.recv(4096).split(b"\r\n", 1)[0] == b"HTTP/1.1 200 OK"
+    completes_with(platform, owner, uid, files)
+
+
+@pytest.mark.parametrize(
+    "length, status",
+    [("{n}, {n}", 200), ("{n}, 7", 400), ("\u00b2", 400), ("-{n}", 400)],
+    ids=["repeated-by-a-proxy", "two-sizes", "not-ascii", "negative"],
+)
+def test_content_length_is_checked(platform, people, length, status):
+    owner = people["owner"]
+    archive = make_zip({"a.bin": os.urandom(1000)})
+    uid = owner.start("length.zip", len(archive), name=f"length-{uuid.uuid4().hex}").json()["id"]
+    port = int(platform.env["YTUNG_SERVICE_PORT"])
+    header = length.format(n=len(archive))
+    with _raw_put(port, owner.token, uid, len(archive), header, archive) as s:
+        answer = s.recv(4096).decode("utf-8", "replace")
+    assert answer.split("\r\n", 1)[0].split(" ")[1] == str(status), answer
+    if status == 400:
+        assert "Invalid Content-Length" in answer, answer
+    assert owner("DELETE", f"datasets/uploads/{uid}").status_code == 204  # uploads are limited
 
 
 @pytest.mark.slow

@@ -48,6 +48,8 @@ _CHUNK = 1 << 20
 #: (``SO_RCVLOWAT``): a proxy passes the bytes on in 64 KiB pieces, and tornado's work for each
 #: read (~40 µs) made most of what receiving cost (0.7 of 1.2 CPU-s per GB)
 RECEIVE_BATCH = 512 << 10
+#: seconds without a byte of the body after which it is read as it comes (no batches)
+BATCH_PATIENCE = 1.0
 
 
 def receive_mark(sock: socket.socket, want: int) -> int:
@@ -305,8 +307,12 @@ class UploadHandler(DatasetMixin, APIHandler):
     _superseded = False
     _ingest: datasets.Ingest | None = None
     _socket: socket.socket | None = None
+    _batch = RECEIVE_BATCH
     _wanted = 1
     _lowat = 1
+    _seen = -1  # bytes of the body when _watch_batches last looked
+    _watch: asyncio.TimerHandle | None = None
+    _room: asyncio.Future | None = None  # tornado reads on once the unpacking made room
 
     async def prepare(self):
         await super().prepare()
@@ -327,8 +333,8 @@ class UploadHandler(DatasetMixin, APIHandler):
         if start != offset:
             raise datasets.offset_error(N_("The next chunk must start at byte {offset}"), offset)
         self._expected = end - start + 1
-        length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) != self._expected:
+        length = self._content_length()
+        if length is not None and length != self._expected:
             raise web.HTTPError(400, self.t("Content-Length and Content-Range disagree"))
         ingest = datasets.follow_upload(
             upload, start, data_dir=self.data_dir, limits=self.ytung.dataset_limits()
@@ -341,6 +347,7 @@ class UploadHandler(DatasetMixin, APIHandler):
         if length is not None:  # a chunked body's framing might not fill a batch: no batches
             self._socket = getattr(getattr(self.request.connection, "stream", None), "socket", None)
             self._batch_reads()
+            self._watch_batches()
         self._upload_id = upload.id
         _writers[upload.id] = self
         self._start = start
@@ -351,12 +358,39 @@ class UploadHandler(DatasetMixin, APIHandler):
             )
             self._file.seek(start)
 
+    def _content_length(self) -> int | None:
+        """The body's announced size, if any: ASCII digits, maybe repeated by a proxy
+        (``N, N``, which tornado reads as ``N``); anything else is a 400."""
+        value = self.request.headers.get("Content-Length")
+        if value is None:
+            return None
+        pieces = {piece.strip() for piece in value.split(",")}
+        digits = pieces.pop() if len(pieces) == 1 else ""
+        if not (digits.isascii() and digits.isdigit()):
+            raise web.HTTPError(400, self.t("Invalid Content-Length: {value}", value=value[:40]))
+        return int(digits)
+
+    def _watch_batches(self) -> None:
+        """Every second while the body arrives: when no byte came in the last one, read as
+        bytes come (the mark back to 1) for the rest of it. A slow client's bytes then count
+        within a second, and a kernel that cannot queue a whole batch (small packets on
+        Linux before 5.8) cannot leave the request waiting."""
+        if self._socket is None or self._lowat == 1 and self._wanted == 1:
+            return
+        waiting = self._room is not None and not self._room.done()  # for the unpacking
+        if self._written == self._seen and not waiting:
+            self._batch = 1
+            self._batch_reads()
+            return
+        self._seen = self._written
+        self._watch = asyncio.get_running_loop().call_later(BATCH_PATIENCE, self._watch_batches)
+
     def _batch_reads(self) -> None:
         """Have the socket wake tornado once :data:`RECEIVE_BATCH` bytes wait, or all the body
         still has to bring (so that its last bytes come too); 1 (the default) once it is all
         read. What tornado holds already it hands on without waiting, and this is asked again
         after each piece: the mark never exceeds what is still on its way."""
-        want = max(1, min(RECEIVE_BATCH, self._expected - self._written))
+        want = max(1, min(self._batch, self._expected - self._written))
         if self._socket is None or want == self._wanted:
             return
         self._wanted = want
@@ -376,7 +410,8 @@ class UploadHandler(DatasetMixin, APIHandler):
             # a tar: its bytes go to the unpacking thread, never to a file; tornado reads no
             # more of the body until the future answered here resolves (the thread caught up)
             if self._ingest.feed(view):
-                return self._ingest.room()
+                self._room = self._ingest.room()
+                return self._room
         elif self._file is not None:
             while view:
                 view = view[self._file.write(view) :]
@@ -399,12 +434,19 @@ class UploadHandler(DatasetMixin, APIHandler):
             self.set_header("Connection", "close")
         super().write_error(status_code, **kwargs)
 
+    def _stop_watching(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+
     def on_connection_close(self):
         # the bytes that arrived stay: GET tells the client where to go on from
+        self._stop_watching()
         self._close_file()
         super().on_connection_close()
 
     def on_finish(self):
+        self._stop_watching()
         self._close_file()
         if self._socket is not None and self._lowat != 1:  # the answer came before the body
             with contextlib.suppress(OSError):
