@@ -65,6 +65,68 @@ def receive_mark(sock: socket.socket, want: int) -> int:
     return want
 
 
+class ReceiveBatches:
+    """Has a request's socket wake tornado once :data:`RECEIVE_BATCH` bytes of its body wait,
+    or all the body still has to bring (so that its last bytes come too); 1 (the default) once
+    it is all read. What tornado holds already it hands on without waiting, and the mark is
+    set again after each piece (:meth:`add`): it never exceeds what is still on its way.
+
+    Every :data:`BATCH_PATIENCE` seconds while the body arrives: when no byte came (and
+    tornado waits for bytes, not for :attr:`waiting`), the mark goes back to 1 for the rest of
+    it. A slow client's bytes then count within a second, and a kernel that cannot queue a
+    whole batch (small packets on Linux before 5.8) cannot leave the request waiting.
+    """
+
+    def __init__(self, sock: socket.socket, size: int):
+        self.sock: socket.socket | None = sock
+        self.size = size
+        self.received = 0
+        #: what tornado waits for instead of bytes (the unpacking making room), if anything
+        self.waiting: asyncio.Future | None = None
+        self._batch = RECEIVE_BATCH
+        self._mark = 1  # the mark asked for
+        self._seen = -1  # bytes received when _watch last looked
+        self._timer: asyncio.TimerHandle | None = None
+        self._set_mark()
+        self._watch()
+
+    def add(self, count: int) -> None:
+        self.received += count
+        self._set_mark()
+
+    def stop(self) -> None:
+        """The request is answered (maybe before its body was read) or its connection gone."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.sock is not None and self._mark != 1:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+        self.sock = None
+
+    def _set_mark(self) -> None:
+        want = max(1, min(self._batch, self.size - self.received))
+        if self.sock is None or want == self._mark:
+            return
+        self._mark = want
+        try:
+            receive_mark(self.sock, want)
+        except (OSError, AttributeError):  # closed, or no such option here: tornado's way
+            self.sock = None
+
+    def _watch(self) -> None:
+        self._timer = None
+        if self.sock is None or self._mark == 1:
+            return
+        waiting = self.waiting is not None and not self.waiting.done()
+        if self.received == self._seen and not waiting:
+            self._batch = 1
+            self._set_mark()
+            return
+        self._seen = self.received
+        self._timer = asyncio.get_running_loop().call_later(BATCH_PATIENCE, self._watch)
+
+
 #: uploads being unpacked right now (nothing else may touch them meanwhile)
 _busy: set[str] = set()
 #: upload id → the request writing a chunk into it; a newer chunk request takes over (the
@@ -306,13 +368,7 @@ class UploadHandler(DatasetMixin, APIHandler):
     _upload_id: str | None = None
     _superseded = False
     _ingest: datasets.Ingest | None = None
-    _socket: socket.socket | None = None
-    _batch = RECEIVE_BATCH
-    _wanted = 1
-    _lowat = 1
-    _seen = -1  # bytes of the body when _watch_batches last looked
-    _watch: asyncio.TimerHandle | None = None
-    _room: asyncio.Future | None = None  # tornado reads on once the unpacking made room
+    _batches: ReceiveBatches | None = None
 
     async def prepare(self):
         await super().prepare()
@@ -344,10 +400,9 @@ class UploadHandler(DatasetMixin, APIHandler):
             datasets.discard_upload(self.db, upload, data_dir=self.data_dir)
             raise ingest.refusal()
         self.request.connection.set_max_body_size(self._expected)
-        if length is not None:  # a chunked body's framing might not fill a batch: no batches
-            self._socket = getattr(getattr(self.request.connection, "stream", None), "socket", None)
-            self._batch_reads()
-            self._watch_batches()
+        sock = getattr(getattr(self.request.connection, "stream", None), "socket", None)
+        if length is not None and sock is not None:  # a chunked body's framing: no batches
+            self._batches = ReceiveBatches(sock, self._expected)
         self._upload_id = upload.id
         _writers[upload.id] = self
         self._start = start
@@ -370,39 +425,11 @@ class UploadHandler(DatasetMixin, APIHandler):
             raise web.HTTPError(400, self.t("Invalid Content-Length: {value}", value=value[:40]))
         return int(digits)
 
-    def _watch_batches(self) -> None:
-        """Every second while the body arrives: when no byte came in the last one, read as
-        bytes come (the mark back to 1) for the rest of it. A slow client's bytes then count
-        within a second, and a kernel that cannot queue a whole batch (small packets on
-        Linux before 5.8) cannot leave the request waiting."""
-        if self._socket is None or self._lowat == 1 and self._wanted == 1:
-            return
-        waiting = self._room is not None and not self._room.done()  # for the unpacking
-        if self._written == self._seen and not waiting:
-            self._batch = 1
-            self._batch_reads()
-            return
-        self._seen = self._written
-        self._watch = asyncio.get_running_loop().call_later(BATCH_PATIENCE, self._watch_batches)
-
-    def _batch_reads(self) -> None:
-        """Have the socket wake tornado once :data:`RECEIVE_BATCH` bytes wait, or all the body
-        still has to bring (so that its last bytes come too); 1 (the default) once it is all
-        read. What tornado holds already it hands on without waiting, and this is asked again
-        after each piece: the mark never exceeds what is still on its way."""
-        want = max(1, min(self._batch, self._expected - self._written))
-        if self._socket is None or want == self._wanted:
-            return
-        self._wanted = want
-        try:
-            self._lowat = receive_mark(self._socket, want)
-        except (OSError, AttributeError):  # closed, or no such option here: tornado's way
-            self._socket = None
-
     def data_received(self, chunk: bytes):
         room = self._expected - self._written
         self._written += len(chunk)
-        self._batch_reads()
+        if self._batches is not None:
+            self._batches.add(len(chunk))
         if room <= 0:
             return None
         view = memoryview(chunk)[:room]
@@ -410,8 +437,10 @@ class UploadHandler(DatasetMixin, APIHandler):
             # a tar: its bytes go to the unpacking thread, never to a file; tornado reads no
             # more of the body until the future answered here resolves (the thread caught up)
             if self._ingest.feed(view):
-                self._room = self._ingest.room()
-                return self._room
+                room = self._ingest.room()
+                if self._batches is not None:
+                    self._batches.waiting = room
+                return room
         elif self._file is not None:
             while view:
                 view = view[self._file.write(view) :]
@@ -434,24 +463,20 @@ class UploadHandler(DatasetMixin, APIHandler):
             self.set_header("Connection", "close")
         super().write_error(status_code, **kwargs)
 
-    def _stop_watching(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
+    def _stop_batches(self) -> None:
+        if self._batches is not None:
+            self._batches.stop()
+            self._batches = None
 
     def on_connection_close(self):
         # the bytes that arrived stay: GET tells the client where to go on from
-        self._stop_watching()
+        self._stop_batches()
         self._close_file()
         super().on_connection_close()
 
     def on_finish(self):
-        self._stop_watching()
+        self._stop_batches()
         self._close_file()
-        if self._socket is not None and self._lowat != 1:  # the answer came before the body
-            with contextlib.suppress(OSError):
-                self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
-        self._socket = None
         super().on_finish()
 
     @requires(USE)
